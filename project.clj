@@ -1,0 +1,26 @@
+(defproject org.clojars.sockets/sockets "0.1.0-SNAPSHOT"
+  :description "BSD sockets for Clojure and Java: the CHICKEN socket egg's API over jnr-ffi, with data-driven addresses and options."
+  :license {:name "BSD-3-Clause"}
+  :dependencies [[org.clojure/clojure "1.12.6"]
+                 [org.clojure/core.async "1.9.865"]
+                 [org.clojure/test.check "1.1.3"]
+                 [com.github.jnr/jnr-posix "3.2.8"]
+                 [com.github.jnr/jffi "1.4.3"]
+                 [com.github.jnr/jffi "1.4.3" :classifier "native"]]
+  :source-paths ["src/clj"]
+  :java-source-paths ["src/java"]
+  :javac-options ["--release" "17" "-Xlint:all,-serial,-processing,-options" "-Werror"]
+  :test-paths ["test"]
+  :resource-paths []
+  :main sockets.cli
+  :jvm-opts ["-XX:-OmitStackTraceInFastThrow"]
+  ;; The default profile pulls nREPL from Clojars, which is not reachable everywhere:
+  ;; :base is emptied and nREPL lives in :repl, so `lein repl` works where Clojars is.
+  :profiles {:base {}
+             :dev {:source-paths ["dev"]}
+             :repl {:dependencies [[nrepl/nrepl "1.3.1"]]}
+             :uberjar {:aot [sockets.cli]}}
+  :test-selectors {:default (complement :slow)
+                   :slow :slow
+                   :all (constantly true)}
+  :aliases {"bench" ["run" "-m" "sockets.bench"]})

@@ -1,0 +1,576 @@
+package sockets;
+
+import java.io.Closeable;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import jnr.ffi.Pointer;
+import sockets.impl.Fd;
+import sockets.impl.Native;
+import sockets.impl.Scratch;
+import sockets.impl.SockAddrCodec;
+
+/**
+ * A BSD socket (the egg's {@code socket} record): an owned file descriptor with its family,
+ * type and protocol (platform integers). Every socket is non-blocking and close-on-exec;
+ * blocking methods try the call first and wait with poll(2) only when it would block,
+ * retrying on EINTR, up to a deadline for the whole call.
+ *
+ * <p>Timeouts are in milliseconds; a negative timeout waits forever. Closing a socket that
+ * other threads are blocked on wakes them (within {@link #WAKE_MS} ms) with a
+ * {@link SocketException} of kind {@code :closed}; the fd number is only released once no call
+ * is inside it. Interrupting a blocked thread makes it throw {@code :interrupted}, leaving the
+ * socket open and the thread's interrupt status set.
+ *
+ * <p>Use it with try-with-resources: {@code try (Socket s = Socket.open(...)) { ... }}.
+ */
+public final class Socket implements Closeable {
+    /** How often a blocked call looks for a close or an interrupt, in milliseconds. */
+    public static final int WAKE_MS = 50;
+
+    private final Fd fd;
+    private final int family, type, protocol;
+
+    /** Adopts an already-open fd (it must be non-blocking and close-on-exec). */
+    Socket(int fdNumber, int family, int type, int protocol) {
+        this.fd = new Fd(fdNumber);
+        this.family = family; this.type = type; this.protocol = protocol;
+    }
+
+    // ---------------------------------------------------------------- creation
+
+    /**
+     * Creates a socket: socket(family, type, protocol), non-blocking and close-on-exec
+     * atomically where the platform allows, else with fcntl before it is returned.
+     * @throws SocketException {@code :unsupported} for a family/type/protocol the system lacks
+     */
+    public static Socket open(int family, int type, int protocol) throws SocketException {
+        int fdn = Native.LIBC.socket(family, type | Native.SOCK_ATOMIC_FLAGS, protocol);
+        if (fdn < 0) {
+            int e = Native.errno();
+            throw SocketException.errno("socket", e, "cannot create socket", null);
+        }
+        try {
+            if (Native.SOCK_ATOMIC_FLAGS == 0) setNonblockCloexec("socket", fdn);
+            if (Native.MSG_NOSIGNAL == 0 && Native.SO_NOSIGPIPE >= 0) setIntOption("socket", fdn, Native.SOL_SOCKET, Native.SO_NOSIGPIPE, 1);
+        } catch (SocketException e) {
+            Native.LIBC.close(fdn);
+            throw e;
+        }
+        return new Socket(fdn, family, type, protocol);
+    }
+
+    private static void setNonblockCloexec(String op, int fdn) throws SocketException {
+        int fl = Native.LIBC.fcntl(fdn, Native.F_GETFD, 0);
+        if (fl < 0 || Native.LIBC.fcntl(fdn, Native.F_SETFD, fl | Native.FD_CLOEXEC) < 0)
+            throw SocketException.errno(op, Native.errno(), "unable to set close-on-exec", null);
+        fl = Native.LIBC.fcntl(fdn, Native.F_GETFL, 0);
+        if (fl < 0 || Native.LIBC.fcntl(fdn, Native.F_SETFL, fl | Native.O_NONBLOCK) < 0)
+            throw SocketException.errno(op, Native.errno(), "unable to set socket to non-blocking", null);
+    }
+
+    private static void setIntOption(String op, int fdn, int level, int name, int value) throws SocketException {
+        Scratch sc = Scratch.get();
+        sc.opt.putInt(0, value);
+        if (Native.LIBC.setsockopt(fdn, level, name, sc.opt, 4) < 0)
+            throw SocketException.errno(op, Native.errno(), "cannot set socket option", null);
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    /** The fd number (the egg's {@code socket-fileno}); it stays reserved while calls are inside. */
+    public int fileno() { return fd.number(); }
+    /** The address family (platform integer). */
+    public int family() { return family; }
+    /** The socket type (platform integer). */
+    public int type() { return type; }
+    /** The protocol (platform integer, usually 0). */
+    public int protocol() { return protocol; }
+    /** True once {@link #close} has been called. */
+    public boolean isClosed() { return fd.isClosed(); }
+    /** The fd owner (internal use: option and event-loop code acquire through it). */
+    public Fd fd() { return fd; }
+
+    /** Prints as the egg does: {@code #<socket fd:19 af/inet sock/stream>} (numbers here; Clojure prints keywords). */
+    @Override
+    public String toString() {
+        return "#<socket fd:" + fd.number() + " " + family + " " + type + (isClosed() ? " closed" : "") + ">";
+    }
+
+    // ---------------------------------------------------------------- waiting
+
+    /** A deadline in System.nanoTime terms for a timeout in ms (negative: none). */
+    public static long deadline(long timeoutMs) {
+        return timeoutMs < 0 ? Long.MAX_VALUE : System.nanoTime() + timeoutMs * 1_000_000L;
+    }
+
+    /**
+     * Waits until the fd (already acquired) is ready for {@code events}, or the deadline passes,
+     * or the socket is closed, or the thread is interrupted. Returns revents.
+     */
+    static int await(Fd owner, int fdn, short events, long deadline, String op, String what) throws SocketException {
+        Scratch sc = Scratch.get();
+        Pointer pfd = sc.pollfd;
+        for (;;) {
+            if (owner.isClosed()) throw owner.closed(op);
+            if (Thread.currentThread().isInterrupted())
+                throw new SocketException(op, SocketException.Kind.INTERRUPTED, 0, null, what + " interrupted", null);
+            long slice;
+            if (deadline == Long.MAX_VALUE) slice = WAKE_MS;
+            else {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) throw new SocketException(op, SocketException.Kind.TIMEOUT, 0, null, what + " operation timed out", null);
+                slice = Math.min(WAKE_MS, (left + 999_999) / 1_000_000);
+            }
+            pfd.putInt(0, fdn);
+            pfd.putShort(4, events);
+            pfd.putShort(6, (short) 0);
+            int rc = Native.LIBC.poll(pfd, 1, (int) slice);
+            if (rc > 0) return pfd.getShort(6);
+            if (rc < 0) {
+                int e = Native.errno();
+                if (e != Native.EINTR) throw SocketException.errno(op, e, "poll failed", null);
+            }
+        }
+    }
+
+    /** True when a poll with no wait reports {@code events} (or an error/hangup). */
+    private boolean ready(String op, short events) throws SocketException {
+        int fdn = fd.acquire(op);
+        try {
+            Pointer pfd = Scratch.get().pollfd;
+            for (;;) {
+                pfd.putInt(0, fdn);
+                pfd.putShort(4, events);
+                pfd.putShort(6, (short) 0);
+                int rc = Native.LIBC.poll(pfd, 1, 0);
+                if (rc >= 0) return rc > 0;
+                int e = Native.errno();
+                if (e != Native.EINTR) throw SocketException.errno(op, e, "poll failed", null);
+            }
+        } finally { fd.release(); }
+    }
+
+    // ---------------------------------------------------------------- connection
+
+    /**
+     * bind(2) to {@code addr}.
+     */
+    public void bind(SockAddr addr) throws SocketException {
+        if (addr == null) throw SocketException.invalid("socket-bind", "address is required");
+        int fdn = fd.acquire("socket-bind");
+        try {
+            Scratch sc = Scratch.get();
+            int len = addr.encode(sc.addr);
+            if (Native.LIBC.bind(fdn, sc.addr, len) < 0)
+                throw SocketException.errno("socket-bind", Native.errno(), "cannot bind to socket", addr);
+        } finally { fd.release(); }
+    }
+
+    /** listen(2) with a connection queue of {@code backlog}. */
+    public void listen(int backlog) throws SocketException {
+        int fdn = fd.acquire("socket-listen");
+        try {
+            if (Native.LIBC.listen(fdn, backlog) < 0)
+                throw SocketException.errno("socket-listen", Native.errno(), "cannot listen on socket", null);
+        } finally { fd.release(); }
+    }
+
+    /**
+     * Connects to {@code addr}, waiting up to {@code timeoutMs} (negative: forever). On failure
+     * the socket is closed, as in the egg, and the error is {@code :transient} (refused,
+     * unreachable, network down, system timeout), {@code :timeout}, or {@code :fatal}.
+     */
+    public void connect(SockAddr addr, long timeoutMs) throws SocketException {
+        if (addr == null) throw SocketException.invalid("socket-connect", "address is required");
+        long deadline = deadline(timeoutMs);
+        int fdn = fd.acquire("socket-connect");
+        boolean ok = false;
+        try {
+            Scratch sc = Scratch.get();
+            int len = addr.encode(sc.addr);
+            int rc = Native.LIBC.connect(fdn, sc.addr, len);
+            if (rc == 0) { ok = true; return; }
+            int e = Native.errno();
+            if (e == Native.EINPROGRESS || e == Native.EINTR) {
+                await(fd, fdn, Native.POLLOUT, deadline, "socket-connect", "connect");
+                int err = soError(fdn);
+                if (err == 0) { ok = true; return; }
+                throw SocketException.errno("socket-connect", err, "cannot initiate connection", addr);
+            }
+            if (Native.wouldBlock(e)) {
+                // unix stream sockets: the listener's backlog is full; retry until the deadline
+                for (;;) {
+                    await(fd, fdn, Native.POLLOUT, Math.min(deadline, System.nanoTime() + 10_000_000L), "socket-connect", "connect");
+                    if (Native.LIBC.connect(fdn, sc.addr, len) == 0) { ok = true; return; }
+                    e = Native.errno();
+                    if (!Native.wouldBlock(e) && e != Native.EINTR) break;
+                    if (System.nanoTime() - deadline > 0)
+                        throw new SocketException("socket-connect", SocketException.Kind.TIMEOUT, 0, addr.toString(), "connect operation timed out", null);
+                }
+            }
+            throw SocketException.errno("socket-connect", e, "cannot initiate connection", addr);
+        } catch (SocketException ex) {
+            if (ex.kind() == SocketException.Kind.TIMEOUT && ex.address() == null)
+                ex = new SocketException(ex.op(), ex.kind(), 0, addr.toString(), ex.getMessage(), null);
+            throw ex;
+        } finally {
+            if (!ok) fd.close(); // as in the egg, a failed connect closes the socket
+            fd.release();
+        }
+    }
+
+    private static int soError(int fdn) throws SocketException {
+        Scratch sc = Scratch.get();
+        sc.opt.putInt(0, 0);
+        sc.len.putInt(0, 4);
+        if (Native.LIBC.getsockopt(fdn, Native.SOL_SOCKET, Native.SO_ERROR, sc.opt, sc.len) < 0)
+            throw SocketException.errno("socket-connect", Native.errno(), "unable to obtain socket error code", null);
+        return sc.opt.getInt(0);
+    }
+
+    /**
+     * The egg's {@code socket-connect/ai}: tries each addrinfo in order with a fresh socket;
+     * a fatal error aborts at once, a transient or timeout error tries the next; when all
+     * fail, the last error is thrown. Every socket it opened and abandoned is closed.
+     */
+    public static Socket connectAny(List<AddrInfo> ais, long timeoutMs) throws SocketException {
+        if (ais == null || ais.isEmpty())
+            throw new SocketException("socket-connect/ai", SocketException.Kind.INVALID, 0, null, "no addresses to connect to", null);
+        SocketException last = null;
+        for (AddrInfo ai : ais) {
+            Socket s = open(ai.family(), ai.socktype(), 0);
+            try {
+                s.connect(ai.address(), timeoutMs);
+                return s;
+            } catch (SocketException e) {
+                s.closeQuietly();
+                if (e.kind() != SocketException.Kind.TRANSIENT && e.kind() != SocketException.Kind.TIMEOUT) throw e;
+                last = e;
+            }
+        }
+        throw last;
+    }
+
+    /**
+     * Accepts a connection (accept4 with non-blocking and close-on-exec), waiting up to
+     * {@code timeoutMs}. The new socket has this socket's family, type and protocol.
+     */
+    public Socket accept(long timeoutMs) throws SocketException {
+        long deadline = deadline(timeoutMs);
+        int fdn = fd.acquire("socket-accept");
+        try {
+            Scratch sc = Scratch.get();
+            for (;;) {
+                int n = Native.SOCK_ATOMIC_FLAGS != 0
+                    ? Native.LIBC.accept4(fdn, null, null, Native.SOCK_ATOMIC_FLAGS)
+                    : Native.LIBC.accept(fdn, null, null);
+                if (n >= 0) {
+                    if (Native.SOCK_ATOMIC_FLAGS == 0) {
+                        try {
+                            setNonblockCloexec("socket-accept", n);
+                            if (Native.MSG_NOSIGNAL == 0 && Native.SO_NOSIGPIPE >= 0)
+                                setIntOption("socket-accept", n, Native.SOL_SOCKET, Native.SO_NOSIGPIPE, 1);
+                        } catch (SocketException e) { Native.LIBC.close(n); throw e; }
+                    }
+                    return new Socket(n, family, type, protocol);
+                }
+                int e = Native.errno();
+                if (e == Native.EINTR || e == Native.ECONNABORTED || e == Native.EPROTO) continue;
+                if (!Native.wouldBlock(e)) throw SocketException.errno("socket-accept", e, "could not accept from listener", null);
+                await(fd, fdn, Native.POLLIN, deadline, "socket-accept", "accept");
+            }
+        } finally { fd.release(); }
+    }
+
+    /** True when a connection is waiting to be accepted. */
+    public boolean acceptReady() throws SocketException { return ready("socket-accept-ready?", Native.POLLIN); }
+
+    /** True when data (or EOF, or an error) is waiting to be received. */
+    public boolean receiveReady() throws SocketException { return ready("socket-receive-ready?", Native.POLLIN); }
+
+    /** shutdown(2); ENOTCONN is ignored, as in the egg. */
+    public void shutdown(int how) throws SocketException {
+        int fdn = fd.acquire("socket-shutdown");
+        try {
+            if (Native.LIBC.shutdown(fdn, how) < 0) {
+                int e = Native.errno();
+                if (e != Native.ENOTCONN) throw SocketException.errno("socket-shutdown", e, "unable to shutdown socket", null);
+            }
+        } finally { fd.release(); }
+    }
+
+    /**
+     * Closes the socket (the egg's {@code socket-close}); throws if close(2) fails. Threads
+     * blocked on it wake with {@code :closed}; closing again does nothing.
+     */
+    @Override
+    public void close() throws SocketException {
+        int e = fd.close();
+        if (e != 0) throw SocketException.errno("socket-close", e, "could not close socket", null);
+    }
+
+    /** Closes the socket, ignoring any error (the egg's {@code socket-close*}). */
+    public void closeQuietly() { fd.close(); }
+
+    /** getsockname(2); null when the socket is not bound. */
+    public SockAddr localAddress() throws SocketException { return name(true); }
+
+    /** getpeername(2); null when there is no peer. */
+    public SockAddr peerAddress() throws SocketException { return name(false); }
+
+    private SockAddr name(boolean local) throws SocketException {
+        String op = local ? "socket-name" : "socket-peer-name";
+        int fdn = fd.acquire(op);
+        try {
+            Scratch sc = Scratch.get();
+            sc.len.putInt(0, Scratch.ADDR_SIZE);
+            int rc = local ? Native.LIBC.getsockname(fdn, sc.addr, sc.len) : Native.LIBC.getpeername(fdn, sc.addr, sc.len);
+            if (rc < 0) {
+                int e = Native.errno();
+                if (e == Native.ENOTCONN || e == Native.EINVAL) return null;
+                throw SocketException.errno(op, e, local ? "unable to get socket name" : "unable to get peer name", null);
+            }
+            SockAddr a = SockAddrCodec.decode(sc.addr, sc.len.getInt(0));
+            if (a == null) return null;
+            if (local && isUnbound(a)) return null;
+            return a;
+        } finally { fd.release(); }
+    }
+
+    /** An unbound socket's getsockname: the unspecified address with port 0, or an unnamed unix address. */
+    private static boolean isUnbound(SockAddr a) {
+        if (a.isUnix()) return a.path().isEmpty();
+        if (!a.isInet() || a.port() != 0) return false;
+        for (byte b : a.addressBytes()) if (b != 0) return false;
+        return true;
+    }
+
+    // ---------------------------------------------------------------- data
+
+    /** Checks [start, end) within a buffer of {@code length}; returns end - start. */
+    static int checkRange(String op, long length, long start, long end) throws SocketException {
+        if (start < 0 || end < 0) throw SocketException.invalid(op, "start and end must not be negative (start " + start + ", end " + end + ")");
+        if (start > end) throw SocketException.invalid(op, "start " + start + " is after end " + end);
+        if (end > length) throw SocketException.invalid(op, "end " + end + " is beyond the buffer's length " + length);
+        return (int) (end - start);
+    }
+
+    /** A view of [start, end) of a byte array. */
+    static ByteBuffer view(String op, byte[] buf, long start, long end) throws SocketException {
+        if (buf == null) throw SocketException.invalid(op, "buffer is required");
+        int n = checkRange(op, buf.length, start, end);
+        return ByteBuffer.wrap(buf, (int) start, n).slice();
+    }
+
+    /** A view of absolute [start, end) of a ByteBuffer (its position and limit are not changed). */
+    static ByteBuffer view(String op, ByteBuffer buf, long start, long end) throws SocketException {
+        if (buf == null) throw SocketException.invalid(op, "buffer is required");
+        int n = checkRange(op, buf.limit(), start, end);
+        return buf.duplicate().position((int) start).limit((int) end).slice();
+    }
+
+    /**
+     * Receives into {@code buf[start, end)}; returns the count (0 at end of stream). Waits up to
+     * {@code timeoutMs} for data.
+     */
+    public int receive(byte[] buf, int start, int end, int flags, long timeoutMs) throws SocketException {
+        return receive(view("socket-receive!", buf, start, end), flags, timeoutMs);
+    }
+
+    /**
+     * Receives into the remaining bytes of {@code buf} (heap or direct) from its position; the
+     * buffer's position is not changed. Returns the count (0 at end of stream).
+     */
+    public int receive(ByteBuffer buf, int flags, long timeoutMs) throws SocketException {
+        return (int) recv("socket-receive!", buf, flags, timeoutMs, null);
+    }
+
+    /**
+     * Receives a datagram (or stream data) into {@code buf[start, end)}, returning the count and
+     * the sender's address (null on connected stream sockets).
+     */
+    public Received receiveFrom(byte[] buf, int start, int end, int flags, long timeoutMs) throws SocketException {
+        return receiveFrom(view("socket-receive-from!", buf, start, end), flags, timeoutMs);
+    }
+
+    /** Like {@link #receiveFrom(byte[], int, int, int, long)} for a ByteBuffer's remaining bytes. */
+    public Received receiveFrom(ByteBuffer buf, int flags, long timeoutMs) throws SocketException {
+        SockAddr[] from = new SockAddr[1];
+        int n = (int) recv("socket-receive-from!", buf, flags, timeoutMs, from);
+        return new Received(n, from[0]);
+    }
+
+    /** The result of a receive-from: a count and the source address. */
+    public static final class Received {
+        /** Bytes received. */ public final int count;
+        /** The source, or null when the kernel reported none. */ public final SockAddr from;
+        /** Creates a result. */
+        public Received(int count, SockAddr from) { this.count = count; this.from = from; }
+    }
+
+    private long recv(String op, ByteBuffer buf, int flags, long timeoutMs, SockAddr[] from) throws SocketException {
+        if (buf == null) throw SocketException.invalid(op, "buffer is required");
+        if (buf.isReadOnly()) throw SocketException.invalid(op, "cannot receive into a read-only buffer");
+        long deadline = deadline(timeoutMs);
+        int fdn = fd.acquire(op);
+        try {
+            Scratch sc = Scratch.get();
+            for (;;) {
+                long n;
+                if (from == null) n = Native.LIBC.recv(fdn, buf, buf.remaining(), flags);
+                else {
+                    sc.len.putInt(0, Scratch.ADDR_SIZE);
+                    n = Native.LIBC.recvfrom(fdn, buf, buf.remaining(), flags, sc.addr, sc.len);
+                }
+                if (n >= 0) {
+                    if (from != null) from[0] = SockAddrCodec.decode(sc.addr, sc.len.getInt(0));
+                    return n;
+                }
+                int e = Native.errno();
+                if (e == Native.EINTR) continue;
+                if (!Native.wouldBlock(e)) throw SocketException.errno(op, e, "cannot read from socket", null);
+                await(fd, fdn, Native.POLLIN, deadline, op, "recv");
+            }
+        } finally { fd.release(); }
+    }
+
+    /** Sends {@code buf[start, end)}; blocks until at least some is sent; returns the count. */
+    public int send(byte[] buf, int start, int end, int flags, long timeoutMs) throws SocketException {
+        return send(view("socket-send", buf, start, end), flags, timeoutMs);
+    }
+
+    /** Sends the remaining bytes of {@code buf} from its position (not changed); returns the count. */
+    public int send(ByteBuffer buf, int flags, long timeoutMs) throws SocketException {
+        return (int) snd("socket-send", buf, flags, timeoutMs, null);
+    }
+
+    /** Sends {@code buf[start, end)} to {@code to} (sendto); returns the count. */
+    public int sendTo(byte[] buf, int start, int end, SockAddr to, int flags, long timeoutMs) throws SocketException {
+        return sendTo(view("socket-send-to", buf, start, end), to, flags, timeoutMs);
+    }
+
+    /** Sends a ByteBuffer's remaining bytes to {@code to}; returns the count. */
+    public int sendTo(ByteBuffer buf, SockAddr to, int flags, long timeoutMs) throws SocketException {
+        if (to == null) throw SocketException.invalid("socket-send-to", "destination address is required");
+        return (int) snd("socket-send-to", buf, flags, timeoutMs, to);
+    }
+
+    /**
+     * Sends all of {@code buf[start, end)} in chunks of {@code chunk} bytes (0 or negative:
+     * all that remains each call), each chunk with its own timeout, as the egg's
+     * {@code socket-send-all}.
+     */
+    public void sendAll(byte[] buf, int start, int end, int flags, int chunk, long timeoutMs) throws SocketException {
+        sendAll(view("socket-send-all", buf, start, end), flags, chunk, timeoutMs);
+    }
+
+    /** {@link #sendAll(byte[], int, int, int, int, long)} for a ByteBuffer's remaining bytes. */
+    public void sendAll(ByteBuffer buf, int flags, int chunk, long timeoutMs) throws SocketException {
+        if (buf == null) throw SocketException.invalid("socket-send-all", "buffer is required");
+        ByteBuffer b = buf.duplicate();
+        int end = b.limit();
+        while (b.position() < end) {
+            int n = chunk > 0 ? Math.min(chunk, end - b.position()) : end - b.position();
+            b.limit(b.position() + n);
+            int sent = (int) snd("socket-send-all", b, flags, timeoutMs, null);
+            b.limit(end);
+            b.position(b.position() + sent);
+        }
+    }
+
+    /** Sends a string's UTF-8 bytes (all of them). */
+    public void sendAll(String s, int flags, int chunk, long timeoutMs) throws SocketException {
+        sendAll(ByteBuffer.wrap(s.getBytes(StandardCharsets.UTF_8)), flags, chunk, timeoutMs);
+    }
+
+    private long snd(String op, ByteBuffer buf, int flags, long timeoutMs, SockAddr to) throws SocketException {
+        if (buf == null) throw SocketException.invalid(op, "buffer is required");
+        long deadline = deadline(timeoutMs);
+        int fdn = fd.acquire(op);
+        try {
+            Scratch sc = Scratch.get();
+            int len = to == null ? 0 : to.encode(sc.addr);
+            int fl = flags | Native.MSG_NOSIGNAL;
+            for (;;) {
+                long n = to == null ? Native.LIBC.send(fdn, buf, buf.remaining(), fl)
+                                    : Native.LIBC.sendto(fdn, buf, buf.remaining(), fl, sc.addr, len);
+                if (n >= 0) return n;
+                int e = Native.errno();
+                if (e == Native.EINTR) continue;
+                if (!Native.wouldBlock(e)) throw SocketException.errno(op, e, "cannot send to socket", to);
+                await(fd, fdn, Native.POLLOUT, deadline, op, "send");
+            }
+        } finally { fd.release(); }
+    }
+
+    // ---------------------------------------------------------------- options
+
+    /** getsockopt as an int (the egg's {@code get-socket-option} without len). */
+    public int getOption(int level, int name) throws SocketException {
+        int fdn = fd.acquire("get-socket-option");
+        try { return getOptionInt(fdn, level, name); } finally { fd.release(); }
+    }
+
+    /** getsockopt on a raw fd number, as an int. */
+    public static int getOptionInt(int fdn, int level, int name) throws SocketException {
+        Scratch sc = Scratch.get();
+        sc.opt.putLong(0, 0);
+        sc.len.putInt(0, 4);
+        if (Native.LIBC.getsockopt(fdn, level, name, sc.opt, sc.len) < 0)
+            throw SocketException.errno("get-socket-option", Native.errno(), "unable to get socket option", null);
+        int n = sc.len.getInt(0);
+        return n == 1 ? sc.opt.getByte(0) & 0xff : sc.opt.getInt(0);
+    }
+
+    /** getsockopt into a buffer of {@code len} bytes; returns the bytes the kernel wrote. */
+    public static byte[] getOptionBytes(int fdn, int level, int name, int len) throws SocketException {
+        if (len < 0 || len > Scratch.OPT_SIZE)
+            throw SocketException.invalid("get-socket-option", "option length " + len + " is out of range 0-" + Scratch.OPT_SIZE);
+        Scratch sc = Scratch.get();
+        sc.opt.setMemory(0, Scratch.OPT_SIZE, (byte) 0);
+        sc.len.putInt(0, len);
+        if (Native.LIBC.getsockopt(fdn, level, name, sc.opt, sc.len) < 0)
+            throw SocketException.errno("get-socket-option", Native.errno(), "unable to get socket option", null);
+        int n = Math.min(len, sc.len.getInt(0));
+        byte[] out = new byte[n];
+        sc.opt.get(0, out, 0, n);
+        return out;
+    }
+
+    /** setsockopt with an int value, on a raw fd number. */
+    public static void setOptionInt(int fdn, int level, int name, int value) throws SocketException {
+        Scratch sc = Scratch.get();
+        sc.opt.putInt(0, value);
+        if (Native.LIBC.setsockopt(fdn, level, name, sc.opt, 4) < 0)
+            throw SocketException.errno("set-socket-option", Native.errno(), "unable to set socket option", null);
+    }
+
+    /** setsockopt with raw bytes, on a raw fd number. */
+    public static void setOptionBytes(int fdn, int level, int name, byte[] value) throws SocketException {
+        if (value == null || value.length > Scratch.OPT_SIZE)
+            throw SocketException.invalid("set-socket-option", "option value must be at most " + Scratch.OPT_SIZE + " bytes");
+        Scratch sc = Scratch.get();
+        sc.opt.put(0, value, 0, value.length);
+        if (Native.LIBC.setsockopt(fdn, level, name, sc.opt, value.length) < 0)
+            throw SocketException.errno("set-socket-option", Native.errno(), "unable to set socket option", null);
+    }
+
+    /** setsockopt with an int value. */
+    public void setOption(int level, int name, int value) throws SocketException {
+        int fdn = fd.acquire("set-socket-option");
+        try { setOptionInt(fdn, level, name, value); } finally { fd.release(); }
+    }
+
+    /** setsockopt with raw bytes. */
+    public void setOption(int level, int name, byte[] value) throws SocketException {
+        int fdn = fd.acquire("set-socket-option");
+        try { setOptionBytes(fdn, level, name, value); } finally { fd.release(); }
+    }
+
+    /** getsockopt into {@code len} bytes. */
+    public byte[] getOption(int level, int name, int len) throws SocketException {
+        int fdn = fd.acquire("get-socket-option");
+        try { return getOptionBytes(fdn, level, name, len); } finally { fd.release(); }
+    }
+}
