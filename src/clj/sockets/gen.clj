@@ -81,3 +81,42 @@
 (comment
   (gen/sample (sockaddr) 5)
   (addr/sockaddr->string (gen/generate (inet-sockaddr))))
+
+;; ------------------------------------------------------------------ schedules
+
+(defn chunking
+  "Generator of a chunking: a vector of positive chunk sizes (each 1 to `max-chunk`, default
+  1500) in which a payload is cut, cycling when the payload is longer. Shrinks toward few,
+  small chunks."
+  ([] (chunking 1500))
+  ([max-chunk] (gen/vector (gen/choose 1 max-chunk) 1 8)))
+
+(defn fault-schedule
+  "Generator of fault-proxy schedules:
+    {:chunks [3 1 700] :delays-ms [0 5 0] :fault {:at-byte 1200 :kind :reset :direction :down}}
+  :fault is absent in about half of them. Options: :max-chunk (1500), :max-delay-ms (20),
+  :max-at-byte (65536), :kinds (#{:reset :close :half-close :stall}), :fault? (true: always a
+  fault; false: never). Shrinks toward few small chunks, no delays and no fault."
+  ([] (fault-schedule {}))
+  ([{:keys [max-chunk max-delay-ms max-at-byte kinds fault?]
+     :or {max-chunk 1500 max-delay-ms 20 max-at-byte 65536 kinds #{:reset :close :half-close :stall}}}]
+   (let [fault-gen (gen/hash-map :at-byte (gen/choose 0 max-at-byte)
+                                 :kind (gen/elements (sort kinds))
+                                 :direction (gen/elements [:down :up]))
+         base (gen/hash-map :chunks (chunking max-chunk)
+                            :delays-ms (gen/vector (gen/frequency [[3 (gen/return 0)] [1 (gen/choose 0 max-delay-ms)]]) 0 8))]
+     (case fault?
+       true (gen/fmap (fn [[b f]] (assoc b :fault f)) (gen/tuple base fault-gen))
+       false base
+       (gen/one-of [base (gen/fmap (fn [[b f]] (assoc b :fault f)) (gen/tuple base fault-gen))])))))
+
+(defn fault-proxy
+  "Starts a fault-injecting TCP proxy on loopback: see `sockets.proxy/fault-proxy`."
+  [opts]
+  ((requiring-resolve 'sockets.proxy/fault-proxy) opts))
+
+(defmacro with-fault-proxy
+  "(with-fault-proxy [p {:target addr :schedule sched}] body...): see `sockets.proxy`."
+  [binding & body]
+  (require 'sockets.proxy)
+  `(sockets.proxy/with-fault-proxy ~binding ~@body))

@@ -97,9 +97,9 @@ public final class AddrInfo {
      */
     public static String[] nameInfo(SockAddr sa, int flags) throws SocketException {
         if (sa == null || !sa.isInet()) throw SocketException.invalid("name-information", "name-information needs an internet socket address");
-        Pointer mem = Memory.allocateDirect(Native.RUNTIME, 128 + 1025 + 32, true);
-        Pointer host = mem.slice(128, 1025);
-        Pointer serv = mem.slice(128 + 1025, 32);
+        Pointer mem = Memory.allocateDirect(Native.RUNTIME, 128, true);
+        Pointer host = Memory.allocateDirect(Native.RUNTIME, 1025, true);
+        Pointer serv = Memory.allocateDirect(Native.RUNTIME, 32, true);
         int len = sa.encode(mem);
         int rc = Native.LIBC.getnameinfo(mem, len, host, 1025, serv, 32, flags);
         if (rc != 0) {

@@ -46,8 +46,9 @@ public final class Fd {
 
     /**
      * Marks the fd closed. If no call is inside it, it is closed now and the return value is
-     * close(2)'s errno (0 on success). Otherwise the socket is shut down (both directions) so
-     * that threads blocked on it wake at once, and the last call to leave closes the number;
+     * close(2)'s errno (0 on success). Otherwise its read side is shut down so that threads
+     * blocked on it wake at once (SHUT_RD sends nothing to the peer, so a close with SO_LINGER 0
+     * still resets the connection; a thread blocked in a send wakes at its next poll slice), and the last call to leave closes the number;
      * this returns 0. Returns 0 as well when it was already closed.
      */
     public int close() {
@@ -58,7 +59,7 @@ public final class Fd {
                 if (state.compareAndSet(s, s | CLOSED)) return closeNow();
             } else if (state.compareAndSet(s, (s | CLOSED) + 1)) {
                 // Holding a count of our own keeps the number reserved while we shut it down.
-                Native.LIBC.shutdown(fd, Native.SHUT_RDWR);
+                Native.LIBC.shutdown(fd, Native.SHUT_RD);
                 release();
                 return 0;
             }

@@ -24,15 +24,13 @@ public final class Scratch {
     public final Pointer opt;
 
     private Scratch() {
-        Pointer all = Memory.allocateDirect(Native.RUNTIME, ADDR_SIZE + 16 + 16 + OPT_SIZE, true);
-        addr = all.slice(0, ADDR_SIZE);
-        len = all.slice(ADDR_SIZE, 8);
-        pollfd = all.slice(ADDR_SIZE + 16, 8);
-        opt = all.slice(ADDR_SIZE + 32, OPT_SIZE);
-        keep = all;
+        // Separate allocations, not slices of one: jnr-ffi's bounded slices reject bulk
+        // operations (setMemory) that are within their bounds.
+        addr = Memory.allocateDirect(Native.RUNTIME, ADDR_SIZE, true);
+        len = Memory.allocateDirect(Native.RUNTIME, 8, true);
+        pollfd = Memory.allocateDirect(Native.RUNTIME, 8, true);
+        opt = Memory.allocateDirect(Native.RUNTIME, OPT_SIZE, true);
     }
-    @SuppressWarnings("unused")
-    private final Pointer keep; // keeps the allocation reachable as long as the slices are
 
     private static final ThreadLocal<Scratch> LOCAL = ThreadLocal.withInitial(Scratch::new);
 

@@ -1,0 +1,140 @@
+(ns sockets.proxy
+  "A fault-injecting TCP proxy on loopback for property-testing network code (re-exported by
+  `sockets.gen` as `fault-proxy` and `with-fault-proxy`).
+
+  A schedule is plain data:
+    {:chunks [3 1 700]           ; each forwarded write has the next size (cycling)
+     :delays-ms [0 5 0]          ; a pause before each write (cycling; none when empty)
+     :fill-wait-ms 20            ; how long to wait for bytes to fill a chunk before sending less
+     :fault {:at-byte 1200       ; once this many bytes have gone that way ...
+             :kind :reset        ; :reset (RST via SO_LINGER 0), :close, :half-close, :stall
+             :direction :down}}  ; :down is target -> client, :up is client -> target
+  Both directions are re-chunked; `:schedule` may also be {:up schedule :down schedule}.
+  Each proxied connection runs two forwarding threads; everything is closed by `close`."
+  (:require [sockets.core :as s])
+  (:import (java.io Closeable)
+           (java.nio ByteBuffer ByteOrder)
+           (jnr.constants.platform IPProto SocketLevel SocketOption TCP)))
+
+(set! *warn-on-reflection* true)
+
+(defn- linger-zero!
+  "SO_LINGER {on, 0 s}: the next close sends RST instead of FIN."
+  [so]
+  (let [bb (doto (ByteBuffer/allocate 8) (.order (ByteOrder/nativeOrder)) (.putInt 1) (.putInt 0))]
+    (.setOption ^sockets.Socket so (.intValue SocketLevel/SOL_SOCKET) (.intValue SocketOption/SO_LINGER) (.array bb))))
+
+(defn- direction-schedule [schedule dir]
+  (if (or (contains? schedule :up) (contains? schedule :down))
+    (get schedule dir {})
+    (let [f (:fault schedule)]
+      (cond-> (dissoc schedule :fault :up :down)
+        (and f (= dir (or (:direction f) :down))) (assoc :fault f)))))
+
+(def ^:private fill-wait-ms
+  ;; How long the proxy waits for more bytes to fill a scheduled chunk before it forwards
+  ;; what it has: request/response protocols never deadlock on a chunk that cannot fill.
+  20)
+
+(defn- forward
+  "Copies from `from` to `to` per `sched` until EOF, an error, a fault or a stop; logs each
+  write as [dir :write n], and [dir kind] for a fault, [dir :eof], [dir :error kind]."
+  [dir from to sched log stopped client]
+  (let [chunks (vec (or (seq (:chunks sched)) [65536]))
+        delays (vec (:delays-ms sched))
+        {:keys [at-byte kind]} (:fault sched)
+        ;; pending bytes: [position, limit) of this buffer (read mode)
+        ^ByteBuffer pending (.flip (ByteBuffer/allocate (+ 65536 (long (reduce max 65536 chunks)))))
+        write! (fn [i n]
+                 (when (seq delays)
+                   (let [d (nth delays (mod i (count delays)))]
+                     (when (pos? d) (Thread/sleep (long d)))))
+                 (let [p (.position pending)]
+                   (s/socket-send-all to (.array pending) p (+ p (long n)))
+                   (.position pending (int (+ p (long n)))))
+                 (swap! log conj [dir :write n]))
+        fault! (fn []
+                 (swap! log conj [dir kind])
+                 (case kind
+                   :reset (do (linger-zero! client) (s/socket-close* client) (s/socket-close* (if (identical? client from) to from)))
+                   :close (do (s/socket-close* from) (s/socket-close* to))
+                   :half-close (s/socket-shutdown to :shut/wr)
+                   :stall (while (not @stopped) (Thread/sleep 5))))]
+    (binding [s/*socket-send-timeout* nil]
+      (try
+        (loop [sent 0 i 0]
+          (let [want (long (nth chunks (mod i (count chunks))))
+                want (if kind (min want (- (long at-byte) sent)) want)
+                have (.remaining pending)]
+            (cond
+              @stopped nil
+              (and kind (>= sent (long at-byte))) (fault!)
+              (>= have want) (do (write! i want) (recur (+ sent want) (inc i)))
+              :else
+              (let [_ (.compact pending)
+                    n (binding [s/*socket-receive-timeout* (if (zero? have) nil (:fill-wait-ms sched fill-wait-ms))]
+                        (try (s/socket-receive! from (.array pending) (.position pending) (.limit pending))
+                             (catch java.io.IOException e
+                               (if (= :timeout (:kind (ex-data e))) -1 (throw e)))))]
+                (.position pending (+ (.position pending) (max 0 (long n))))
+                (.flip pending)
+                (cond
+                  (neg? n) (do (write! i have) (recur (+ sent have) (inc i))) ; the chunk could not fill in time
+                  (zero? n) (do (when (pos? have) (write! i have))
+                                (swap! log conj [dir :eof])
+                                (s/socket-shutdown to :shut/wr))
+                  :else (recur sent i))))))
+        (catch java.io.IOException e
+          (swap! log conj [dir :error (:kind (ex-data e))]))))))
+
+(defrecord FaultProxy [address log stop]
+  Closeable
+  (close [_] (stop)))
+
+(defn fault-proxy
+  "Starts a proxy on 127.0.0.1 (a free port) forwarding to `:target` (a sockaddr) per
+  `:schedule`. Returns a FaultProxy (Closeable) with :address (connect clients here), :log
+  (an atom of forwarding events, e.g. [:down :write 3]) and :stop (a fn). Accepts any number
+  of connections until closed."
+  [{:keys [target schedule]}]
+  (let [l (s/socket :af/inet :sock/stream)
+        stopped (atom false)
+        open (atom #{})
+        log (atom [])]
+    (try
+      (s/socket-bind l (s/inet-address "127.0.0.1" 0))
+      (s/socket-listen l 64)
+      (catch Throwable t (s/socket-close* l) (throw t)))
+    (let [track! (fn [so] (swap! open conj so) so)
+          acceptor
+          (future
+            (binding [s/*socket-accept-timeout* nil]
+              (try
+                (loop []
+                  (let [c (track! (s/socket-accept l))
+                        t (track! (s/socket (s/sockaddr-family target) :sock/stream))]
+                    (try
+                      (s/socket-connect t target)
+                      (.setOption ^sockets.Socket c (.intValue IPProto/IPPROTO_TCP) (.intValue TCP/TCP_NODELAY) 1)
+                      (.setOption ^sockets.Socket t (.intValue IPProto/IPPROTO_TCP) (.intValue TCP/TCP_NODELAY) 1)
+                      (future (forward :up c t (direction-schedule schedule :up) log stopped c))
+                      (future (forward :down t c (direction-schedule schedule :down) log stopped c))
+                      (catch java.io.IOException e
+                        (swap! log conj [:connect :error (:kind (ex-data e))])
+                        (s/socket-close* c)))
+                    (recur)))
+                (catch java.io.IOException _ nil))))
+          stop (fn []
+                 (reset! stopped true)
+                 (s/socket-close* l)
+                 (run! s/socket-close* @open)
+                 (deref acceptor 5000 nil)
+                 nil)]
+      (->FaultProxy (s/socket-name l) log stop))))
+
+(defmacro with-fault-proxy
+  "(with-fault-proxy [p {:target addr :schedule sched}] body...): runs body with `p` bound to
+  a started fault proxy, closing it (and every connection it made) when body exits."
+  [[sym opts] & body]
+  `(let [~sym (fault-proxy ~opts)]
+     (try ~@body (finally (.close ~(with-meta sym {:tag `FaultProxy}))))))
