@@ -72,6 +72,7 @@
         (println "        deps side:  " (pr-str deps-side)))))
 
 (defn -main []
+  (set! *print-namespace-maps* false)
   (let [p (project)
         d (edn/read-string (slurp "deps.edn"))
         b (build-defs)
