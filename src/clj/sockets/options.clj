@@ -25,6 +25,7 @@
             [sockets.impl.option-codec :as codec]
             [sockets.impl.option-specs :as specs])
   (:import (java.nio ByteBuffer)
+           (jnr.constants.platform Errno)
            (java.nio.charset StandardCharsets)
            (sockets Socket SocketException SocketException$Kind)
            (sockets.impl Fd Native OptionValues Scratch)))
@@ -75,12 +76,20 @@
     (throw (c/invalid op (str "expected a sockets.Socket or an integer file descriptor, not "
                               (if (nil? s) "nil" (.getName (class s))))))))
 
+(def ^:private eopnotsupp
+  ;; Linux's EOPNOTSUPP and ENOTSUP are both 95 and jnr-constants names it ENOTSUP, which
+  ;; SocketException.kindOf does not list: an option on a socket kind that has no such
+  ;; level (TCP options on a unix socket) must still be :unsupported.
+  (set (keep #(let [v (.intValue ^Errno %)] (when (pos? v) v)) [Errno/EOPNOTSUPP Errno/ENOTSUP])))
+
 (defn- rewrap
   "A kernel failure `e` from the Java option calls, re-labelled with `op` and option `what`."
   ^SocketException [^SocketException e op what]
   (if (zero? (.errno e))
     e
-    (SocketException. (name op) (.kind e) (.errno e) (.address e)
+    (SocketException. (name op)
+                      (if (eopnotsupp (.errno e)) SocketException$Kind/UNSUPPORTED (.kind e))
+                      (.errno e) (.address e)
                       (str (if (= "get-socket-option" (.op e)) "unable to get" "unable to set")
                            " socket option " what " - " (Native/message (.errno e)))
                       (when (keyword? what) {:option what}))))
