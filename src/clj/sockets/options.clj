@@ -438,13 +438,14 @@
                                 {:problems problems})))
      opts)))
 
+(def ^:private table-index (zipmap codec/order (range)))
+
 (defn- set-options* [op s opts]
   (check-options op opts)
   (check-socket op s)
   (when (seq opts)
-    (let [idx (zipmap codec/order (range))
-          plan (->> (keys opts)
-                    (sort-by idx)
+    (let [plan (->> (keys opts)
+                    (sort-by table-index)
                     (mapv (fn [k] [k (resolve-option op k) (codec/encode (:type (codec/table k)) (get opts k))])))]
       (with-fd* op s
         (fn [n]

@@ -138,3 +138,52 @@
                  :ipv6/v6only :ipv6/unicast-hops :ipv6/multicast-hops :ipv6/multicast-if
                  :ipv6/multicast-loop :ipv6/tclass :ipv6/recvpktinfo :ipv6/recvtclass
                  :ipv6/recvhoplimit])))
+
+;; --- function specs --------------------------------------------------------------------
+;; Argument specs are deliberately loose (any value where the function itself validates):
+;; under `instrument` a bad argument must still surface as the library's :invalid
+;; SocketException, which the functions' own checks raise with a clear message.
+
+(s/def ::socket-or-fd (s/or :socket #(instance? sockets.Socket %) :fd nat-int?))
+(s/def ::level (s/or :keyword qualified-keyword? :int int?))
+(s/def ::name (s/or :keyword qualified-keyword? :int int?))
+
+(s/fdef sockets.options/get-socket-option
+  :args (s/cat :s any? :level any? :name any? :len (s/? any?))
+  :ret (s/or :int int? :bytes bytes?))
+(s/fdef sockets.options/set-socket-option
+  :args (s/cat :s any? :level any? :name any? :val any?)
+  :ret nil?)
+(s/fdef sockets.options/socket-options
+  :args (s/cat :s any? :ks (s/? any?))
+  :ret map?)
+(s/fdef sockets.options/set-socket-options!
+  :args (s/cat :s any? :opts any?)
+  :ret ::socket-or-fd)
+(s/fdef sockets.options/apply-options!
+  :args (s/cat :s any? :opts any?)
+  :ret ::socket-or-fd)
+(s/fdef sockets.options/check-options
+  :args (s/alt :opts (s/cat :opts any?) :op+opts (s/cat :op keyword? :opts any?))
+  :ret :sockets.options/options)
+
+(defmacro ^:private fdef-accessors
+  "An fdef for each egg getter (returning option k's value) and setter (returning nil)."
+  [& triples]
+  `(do ~@(for [[g st k] (partition 3 triples)]
+           `(do (s/fdef ~(symbol "sockets.options" (name g)) :args (s/cat :s any?) :ret ~k)
+                ~@(when st
+                    [`(s/fdef ~(symbol "sockets.options" (name st)) :args (s/cat :s any? :v any?) :ret nil?)])))))
+
+(fdef-accessors
+ so-reuse-address? set-so-reuse-address! :so/reuseaddr, so-debug? set-so-debug! :so/debug
+ so-keep-alive? set-so-keep-alive! :so/keepalive, so-dont-route? set-so-dont-route! :so/dontroute
+ so-broadcast? set-so-broadcast! :so/broadcast, so-oob-inline? set-so-oob-inline! :so/oobinline
+ so-accept-connections? nil :so/acceptconn, so-send-buffer set-so-send-buffer! :so/sndbuf
+ so-receive-buffer set-so-receive-buffer! :so/rcvbuf, so-send-low-water set-so-send-low-water! :so/sndlowat
+ so-receive-low-water set-so-receive-low-water! :so/rcvlowat, so-error nil :so/error
+ so-type nil :so/type, tcp-no-delay? set-tcp-no-delay! :tcp/nodelay
+ tcp-no-push? set-tcp-no-push! :tcp/nopush, tcp-no-options? set-tcp-no-options! :tcp/noopt
+ tcp-keep-alive set-tcp-keep-alive! :tcp/keepalive, tcp-max-segment-size set-tcp-max-segment-size! :tcp/maxseg
+ ip-header-included? set-ip-header-included! :ip/hdrincl, ip-type-of-service set-ip-type-of-service! :ip/tos
+ ip-time-to-live set-ip-time-to-live! :ip/ttl, ipv6-v6-only? set-ipv6-v6-only! :ipv6/v6only)
