@@ -53,7 +53,7 @@
   `(let [~sym (temp-dir)]
      (try ~@body (finally (delete-tree ~sym)))))
 
-(defn listener
+(defn ^sockets.Socket listener
   "A listening stream socket on `addr` (default 127.0.0.1 port 0)."
   ([] (listener (s/inet-address "127.0.0.1" 0)))
   ([addr]

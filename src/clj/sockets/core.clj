@@ -102,7 +102,7 @@
   ^Socket [op s]
   (if (instance? Socket s) s (throw (c/invalid op (str "not a socket: " (pr-str s))))))
 
-(defn socket
+(defn ^sockets.Socket socket
   "Returns a new socket of `family` (:af/inet, :af/inet6, :af/unix) and `type` (:sock/stream,
   :sock/dgram, :sock/raw), protocol 0 unless given. It is non-blocking and close-on-exec and
   holds a file descriptor until `socket-close` (use `with-open`)."
@@ -128,30 +128,20 @@
 
 ;; ------------------------------------------------------------------ addresses (re-exported)
 
-(def ^{:arglists '([addr port])} inet-address (var-get #'addr/inet-address))
-(def ^{:arglists '([path])} unix-address (var-get #'addr/unix-address))
-(def ^{:arglists '([x])} sockaddr? (var-get #'addr/sockaddr?))
-(def ^{:arglists '([sa])} sockaddr-family (var-get #'addr/sockaddr-family))
-(def ^{:arglists '([sa])} sockaddr-address (var-get #'addr/sockaddr-address))
-(def ^{:arglists '([sa])} sockaddr-port (var-get #'addr/sockaddr-port))
-(def ^{:arglists '([sa])} sockaddr-path (var-get #'addr/sockaddr-path))
-(def ^{:arglists '([sa])} sockaddr->string (var-get #'addr/sockaddr->string))
-(def ^{:arglists '([s])} string->sockaddr (var-get #'addr/string->sockaddr))
-(def ^{:arglists '([node service & {:keys [family type protocol flags]}])} address-information (var-get #'addr/address-information))
-(def ^{:arglists '([x])} addrinfo? (var-get #'addr/addrinfo?))
-(def ^{:arglists '([ai])} addrinfo-family (var-get #'addr/addrinfo-family))
-(def ^{:arglists '([ai])} addrinfo-socktype (var-get #'addr/addrinfo-socktype))
-(def ^{:arglists '([ai])} addrinfo-protocol (var-get #'addr/addrinfo-protocol))
-(def ^{:arglists '([ai])} addrinfo-address (var-get #'addr/addrinfo-address))
-(def ^{:arglists '([ai])} addrinfo-canonname (var-get #'addr/addrinfo-canonname))
-(def ^{:arglists '([ai])} addrinfo-flags (var-get #'addr/addrinfo-flags))
-(def ^{:arglists '([saddr] [saddr flags])} name-information (var-get #'addr/name-information))
+(defmacro ^:private reexport
+  "Defines sockets.core/<name> as a function calling sockets.address/<name> through its var
+  (so instrumenting or redefining either works), with the same doc and arglists."
+  [& names]
+  `(do ~@(for [n names]
+           (let [target (symbol "sockets.address" (name n))
+                 m (meta (resolve target))]
+             `(def ~(with-meta n {:doc (:doc m) :arglists (list 'quote (:arglists m))})
+                (fn [& args#] (apply ~target args#)))))))
 
-(doseq [v [#'inet-address #'unix-address #'sockaddr? #'sockaddr-family #'sockaddr-address #'sockaddr-port
-           #'sockaddr-path #'sockaddr->string #'string->sockaddr #'address-information #'addrinfo?
-           #'addrinfo-family #'addrinfo-socktype #'addrinfo-protocol #'addrinfo-address #'addrinfo-canonname
-           #'addrinfo-flags #'name-information]]
-  (alter-meta! v assoc :doc (:doc (meta (ns-resolve 'sockets.address (:name (meta v)))))))
+(reexport inet-address unix-address sockaddr? sockaddr-family sockaddr-address sockaddr-port
+          sockaddr-path sockaddr->string string->sockaddr address-information addrinfo?
+          addrinfo-family addrinfo-socktype addrinfo-protocol addrinfo-address addrinfo-canonname
+          addrinfo-flags name-information)
 
 ;; ------------------------------------------------------------------ connections
 
@@ -170,7 +160,7 @@
     (.connect s sa (timeout-ms :socket-connect *socket-connect-timeout*))
     nil))
 
-(defn socket-connect-ai
+(defn ^sockets.Socket socket-connect-ai
   "Connects to each addrinfo of `ais` in order with a fresh socket of its family and type until
   one succeeds; returns that connected socket. A fatal error aborts at once; a transient or
   timeout error tries the next; when all fail, the last error is raised. Every socket opened
@@ -197,7 +187,7 @@
     (.listen s (int backlog))
     nil))
 
-(defn socket-accept
+(defn ^sockets.Socket socket-accept
   "Accepts a connection on listening socket `so` and returns the new connected socket, blocking
   this thread up to *socket-accept-timeout* (then :kind :timeout)."
   [so]
