@@ -23,7 +23,7 @@
             [clojure.string :as str]
             [sockets.constants :as c]
             [sockets.impl.option-codec :as codec]
-            [sockets.impl.option-specs :as specs])
+            [sockets.impl.option-specs]) ; registers the option value specs check-value uses
   (:import (java.nio ByteBuffer)
            (jnr.constants.platform Errno)
            (java.nio.charset StandardCharsets)
