@@ -317,6 +317,56 @@
         (.close out)
         (is (.isClosed client))))))
 
+;; A thread is blocked in a receive once its stack shows the wait inside sockets.Socket.
+(defn- await-blocked [^Thread t]
+  (let [deadline (+ (System/nanoTime) (* T 1000000))]
+    (loop []
+      (cond
+        (some #(and (= "sockets.Socket" (.getClassName ^StackTraceElement %))
+                    (= "await" (.getMethodName ^StackTraceElement %)))
+              (.getStackTrace t)) true
+        (> (System/nanoTime) deadline) false
+        :else (do (Thread/yield) (recur))))))
+
+(defn- reader-thread
+  "Starts a thread calling `f`; returns [thread promise-of-result-or-exception]."
+  [f]
+  (let [p (promise)
+        t (Thread. ^Runnable (fn [] (deliver p (try (f) (catch Throwable e e)))))]
+    (.start t)
+    [t p]))
+
+(deftest closing-input-wakes-a-blocked-reader
+  (testing "input stream, no receive timeout"
+    (with-sockets [[^Socket client ^Socket server] (stream-pair :inet nil)]
+      (let [[^InputStream in ^OutputStream out] (sio/io-ports client {:receive-timeout nil})
+            [t result] (reader-thread #(.read in))]
+        (is (await-blocked t))
+        (.close in)
+        (is (= -1 (deref result T :still-blocked)) "the blocked read sees end of stream")
+        (.close out))))
+  (testing "io/reader: closing the reader does not wait for the reader's lock"
+    (let [dir (temp-dir)]
+      (try
+        (with-sockets [[^Socket client ^Socket server] (stream-pair :unix dir)]
+          (binding [sio/*port-config* (constantly {:receive-timeout nil})]
+            (let [^java.io.BufferedReader r (io/reader client)
+                  [t result] (reader-thread #(.readLine r))]
+              (is (await-blocked t))
+              (.close r)
+              (is (nil? (deref result T :still-blocked))))))
+        (finally (run! #(.delete ^File %) (reverse (file-seq dir)))))))
+  (testing "datagram input: closing it leaves the read side alone"
+    ;; After SHUT_RD a Linux datagram socket polls readable while recv(2) says EAGAIN, so any
+    ;; receive waiting on it would spin until its timeout. Not shut down, it is not readable.
+    (with-sockets [[^Socket a ^Socket b] (dgram-pair)]
+      (let [[^InputStream in] (sio/io-ports b)
+            buf (byte-array 8)]
+        (.close in)
+        (is (not (.receiveReady b)) "nothing queued, nothing ready")
+        (.send a (bytes-of "dgram") 0 5 0 T)
+        (is (= 5 (.receive b buf 0 8 0 T)) "the socket still receives")))))
+
 ;; ------------------------------------------------------------------ volume and timeouts
 
 (defn- sha256-hex [^MessageDigest md]

@@ -106,9 +106,12 @@
   Reads return what the buffer holds, else make one receive (a datagram socket's zero-length
   datagrams are skipped, not end of stream). Buffered output sends only whole multiples of the
   buffer size per write (500 buffered + 526 written, buffer 512: 1024 sent in one
-  socket-send-all, 2 kept); `.flush` sends the rest. Closing `in` shuts down the read side,
-  closing `out` flushes and shuts down the write side (see `socket-abandon-port`); the socket is
-  closed once both are closed. Timeouts throw `sockets.SocketException` with :kind :timeout."
+  socket-send-all, 2 kept); `.flush` sends the rest. Closing `in` shuts down the read side
+  (stream sockets only: a datagram socket's read side is left alone, see
+  `sockets.SocketPorts$Input/close`) and wakes a reader blocked on it, closing `out` flushes and
+  shuts down the write side (see `socket-abandon-port`); the socket is closed once both are
+  closed. Timeouts throw `sockets.SocketException` with :kind :timeout; a closed port throws
+  :kind :closed."
   ([s] (io-ports s {}))
   ([s params]
    (let [s (check-socket :socket-io-ports s)

@@ -36,9 +36,10 @@ import sockets.impl.Native;
  * sends what is buffered. {@code sendAll} divides what it sends into chunks of
  * {@code sendSize} bytes (0: no limit), one send(2) per chunk, one datagram per chunk on a
  * datagram socket.</li>
- * <li>Closing the input shuts down the read side (SHUT_RD), closing the output flushes and
- * shuts down the write side (SHUT_WR); a port marked {@link Port#abandon abandoned} skips its
- * shutdown. The socket is closed once both ports are closed.</li>
+ * <li>Closing the input shuts down the read side (SHUT_RD; stream sockets only, see
+ * {@link Input#close}), closing the output flushes and shuts down the write side (SHUT_WR); a
+ * port marked {@link Port#abandon abandoned} skips its shutdown. The socket is closed once both
+ * ports are closed.</li>
  * </ul>
  *
  * <p>Each port is meant for one thread at a time; {@link Input#close} may be called from
@@ -339,7 +340,13 @@ public final class SocketPorts {
 
         /**
          * Closes the port: unless abandoned, shuts down the read side; when the output port is
-         * closed too, closes the socket. Closing again does nothing. Does not block.
+         * closed too, closes the socket. Closing again does nothing. Does not block. A thread
+         * blocked reading a stream socket wakes and sees end of stream.
+         *
+         * <p>On a datagram socket the read side is never shut down (as if abandoned): shutting
+         * it down has no effect the peer can see, and on Linux it leaves the socket reporting
+         * readable while recv(2) says it would block, so any receive still waiting on it would
+         * spin until its timeout.
          */
         @Override
         public void close() throws IOException {
@@ -347,7 +354,7 @@ public final class SocketPorts {
                 if (closed) return;
                 closed = true;
             }
-            ports.closeSide(SHUT_RD, abandoned);
+            ports.closeSide(SHUT_RD, abandoned || !eofOnEmpty);
         }
 
         @Override
@@ -480,6 +487,19 @@ public final class SocketPorts {
 
         /** The input port underneath. */
         public Input port() { return in; }
+
+        /**
+         * Closes the input port first (without the reader's lock, so that a thread blocked in
+         * {@code readLine} on a stream socket wakes), then the reader.
+         */
+        @Override
+        public void close() throws IOException {
+            try {
+                in.close();
+            } finally {
+                super.close();
+            }
+        }
         @Override public Socket socket() { return in.socket(); }
         @Override public void abandon() { in.abandon(); }
         @Override public boolean isAbandoned() { return in.isAbandoned(); }
