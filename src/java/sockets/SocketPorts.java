@@ -368,6 +368,9 @@ public final class SocketPorts {
      * Writes block until sent, each chunk waiting up to the send timeout ({@code :timeout}). When
      * a send fails, that write's bytes are not kept (some may have been sent) and the buffer is
      * left as it was before the write.
+     *
+     * <p>Writes, flush and close are serialised: closing the port while another thread is
+     * blocked writing waits for that write; to abort it, close the socket.
      */
     public static final class Output extends OutputStream implements Port {
         private final SocketPorts ports;
@@ -400,6 +403,12 @@ public final class SocketPorts {
         /** Writes one byte, by the rules above. */
         @Override
         public void write(int b) throws IOException {
+            synchronized (this) {
+                if (buf != null && count + 1 < buf.length && !closed) { // stays below one block
+                    buf[count++] = (byte) b;
+                    return;
+                }
+            }
             write(new byte[] {(byte) b}, 0, 1);
         }
 
