@@ -214,6 +214,7 @@ public final class SocketPorts {
         /** The send timeout in ms (per chunk); negative: none. */
         public long sendTimeoutMs() { return sendTimeoutMs; }
 
+        /** The five values, for display. */
         @Override
         public String toString() {
             return "Config{receiveBufferSize=" + receiveBufferSize + ", sendBufferSize=" + sendBufferSize
@@ -357,6 +358,7 @@ public final class SocketPorts {
             ports.closeSide(SHUT_RD, abandoned || !eofOnEmpty);
         }
 
+        /** Prints as {@code #<input port #<socket ...>>}. */
         @Override
         public String toString() { return "#<input port " + ports.socket + ">"; }
     }
@@ -474,6 +476,7 @@ public final class SocketPorts {
             }
         }
 
+        /** Prints as {@code #<output port #<socket ...>>}. */
         @Override
         public String toString() { return "#<output port " + ports.socket + ">"; }
     }
