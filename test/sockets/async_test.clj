@@ -478,11 +478,58 @@
     (.close client) (.close l)
     (is (wait-until 2000 #(<= (fd-count) before)))))
 
-(deftest shared-lp-starts-lazily-and-restarts
+(deftest shared-loop-starts-lazily-and-restarts
   (let [l (listener)
         acc (sa/accept-chan l)
         client (connect-blocking (port l))
         ^Socket server (take!! acc)]
     (is (= :running (sa/loop-state)))
-    (.close client) (.close server) (.close l)
-    (is (= :closed (kind (take!! acc))))))
+    (is (sa/stop-loop!))
+    (is (= :closed (kind (take!! acc))))
+    (is (= :new (sa/loop-state)) "a fresh shared loop replaces a stopped one, not started until used")
+    (let [rc (sa/receive-chan server)]
+      (.sendAll client "again" 0 0 1000)
+      (is (= "again" (String. ^bytes (take!! rc))))
+      (is (= :running (sa/loop-state))))
+    (.close client) (.close server) (.close l)))
+
+(deftest send-chan-values
+  (with-loop [lp]
+    (let [[^Socket client ^Socket server] (connected-pair lp)
+          result (a/promise-chan)
+          sc (sa/send-chan server {:loop lp :result-ch result :shutdown-on-close? true})]
+      (a/>!! sc "héllo ")
+      (a/>!! sc (.getBytes "bytes "))
+      (a/>!! sc (doto (ByteBuffer/wrap (.getBytes "xxbuffer")) (.position 2)))
+      (a/close! sc)
+      (is (= 19 (take!! result)) "the total written, once closed and drained")
+      (let [buf (byte-array 64)
+            n (loop [n 0]
+                (let [r (.receive client buf (int n) 64 0 2000)]
+                  (if (pos? r) (recur (+ n r)) n)))]
+        (is (= "héllo bytes buffer" (String. buf 0 (int n) "UTF-8")) "in order, then EOF from the shutdown"))
+      (testing "a value of another type ends the channel with :invalid"
+        (let [result2 (a/promise-chan)
+              sc2 (sa/send-chan client {:loop lp :result-ch result2})]
+          (a/>!! sc2 42)
+          (is (= :invalid (kind (take!! result2))))
+          (is (false? (a/>!! sc2 "after")) "the channel is closed")))
+      (.close client) (.close server))))
+
+(deftest connect-timeout
+  (testing "a connect that gets no answer (the listener's queue is full) fails with :timeout"
+    (with-loop [lp]
+      (let [l (doto (Socket/open AF_INET STREAM 0) (.bind (loopback 0)) (.listen 0))
+            p (port l)
+            ;; fill the accept queue; nobody accepts
+            fillers (vec (for [_ (range 4)]
+                           (let [s (Socket/open AF_INET STREAM 0)]
+                             (try (.connect s (loopback p) 300) s (catch SocketException _ nil)))))
+            t0 (System/nanoTime)
+            e (take!! (sa/connect-chan {:family :af/inet :address "127.0.0.1" :port p} {:loop lp :timeout-ms 300}))
+            ms (quot (- (System/nanoTime) t0) 1000000)]
+        (is (= :timeout (kind e)))
+        (is (= (str "127.0.0.1:" p) (:address (ex-data e))))
+        (is (<= 300 ms 5000) (str ms " ms"))
+        (doseq [^Socket s (remove nil? fillers)] (.close s))
+        (.close l)))))

@@ -114,7 +114,7 @@ public final class EventLoop {
 
     /** Callbacks of a connect. They run on the loop thread and must not block. */
     public interface ConnectHandler {
-        /** Connected; the socket belongs to the handler. */
+        /** Connected; the socket belongs to the handler (if this throws, the loop closes it). */
         void onConnected(Socket socket);
         /** Failed; every socket the attempt opened is already closed. */
         void onError(SocketException e);
@@ -210,7 +210,7 @@ public final class EventLoop {
 
         /** Reading flows: resumes reading after {@code onItem} returned false. Any thread. */
         public void resume() {
-            loop.submit(new Task() { void run() { loop.resumeFlow(Flow.this); } });
+            loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.resumeFlow(Flow.this)); } });
         }
 
         /** Ends the flow quietly (no further callbacks). Any thread; idempotent. */
@@ -229,7 +229,7 @@ public final class EventLoop {
             if (kind != Kind.SEND) throw new IllegalStateException("not a writing flow");
             if (!writing.compareAndSet(false, true)) throw new IllegalStateException("a write is already pending");
             final ByteBuffer b = buf.duplicate();
-            loop.submit(new Task() { void run() { loop.startWrite(Flow.this, b); } });
+            loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.startWrite(Flow.this, b)); } });
         }
 
         /**
@@ -238,7 +238,7 @@ public final class EventLoop {
          */
         public void finish() {
             if (kind != Kind.SEND) throw new IllegalStateException("not a writing flow");
-            loop.submit(new Task() { void run() { loop.finishFlow(Flow.this); } });
+            loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.finishFlow(Flow.this)); } });
         }
 
         @Override public String toString() { return "#<flow " + kind + " " + socket + (ended ? " done" : "") + ">"; }
@@ -517,6 +517,16 @@ public final class EventLoop {
     private void noteHandlerError(Throwable t) {
         handlerErrors.incrementAndGet();
         lastHandlerError = t;
+    }
+
+    /** Runs a flow's task; a handler throwing inside it fails the flow's socket, as in {@link #dispatch}. */
+    void guard(Flow f, Runnable body) {
+        try {
+            body.run();
+        } catch (Throwable t) {
+            Reg r = f.reg;
+            if (r != null) failReg(r, handlerFailed(f.op, t)); else noteHandlerError(t);
+        }
     }
 
     private void safe(Runnable r) {
@@ -880,7 +890,7 @@ public final class EventLoop {
         end(f, null, true);
         Socket s = f.socket;
         ConnectHandler h = (ConnectHandler) f.handler;
-        try { h.onConnected(s); } catch (Throwable t) { noteHandlerError(t); }
+        try { h.onConnected(s); } catch (Throwable t) { s.closeQuietly(); noteHandlerError(t); }
     }
 
     // ---------------------------------------------------------------- the sweep
