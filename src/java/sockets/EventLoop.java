@@ -63,6 +63,7 @@ public final class EventLoop {
     private static final int WRITE_CHUNK = 256 << 10;
     private static final int ACCEPTS_PER_PASS = 16;
     private static final int WRITES_PER_PASS = 16;
+    private static final int TASKS_PER_PASS = 4096;
     private static final long BACKOFF_NS = 100_000_000L;
     private static final int SHUT_WR = Native.value(Shutdown.SHUT_WR);
     private static final int EMFILE = Native.value(Errno.EMFILE), ENFILE = Native.value(Errno.ENFILE),
@@ -507,9 +508,11 @@ public final class EventLoop {
         }
     }
 
+    /** Runs queued tasks, at most {@link #TASKS_PER_PASS} so that sockets get their turn too. */
     private void runTasks() {
-        Task t;
-        while ((t = tasks.poll()) != null) {
+        for (int i = 0; i < TASKS_PER_PASS; i++) {
+            Task t = tasks.poll();
+            if (t == null) return;
             try { t.run(); } catch (Throwable x) { noteHandlerError(x); }
         }
     }
