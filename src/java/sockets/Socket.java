@@ -190,11 +190,13 @@ public final class Socket implements Closeable {
             Scratch sc = Scratch.get();
             int len = addr.encode(sc.addr);
             int rc = Native.LIBC.connect(fdn, sc.addr, len);
+            int e = rc < 0 ? Native.errno() : 0;
+            if (fd.isClosed()) throw fd.closed("socket-connect");
             if (rc == 0) { ok = true; return; }
-            int e = Native.errno();
             if (e == Native.EINPROGRESS || e == Native.EINTR) {
                 await(fd, fdn, Native.POLLOUT, deadline, "socket-connect", "connect");
                 int err = soError(fdn);
+                if (fd.isClosed()) throw fd.closed("socket-connect");
                 if (err == 0) { ok = true; return; }
                 throw SocketException.errno("socket-connect", err, "cannot initiate connection", addr);
             }
@@ -265,17 +267,21 @@ public final class Socket implements Closeable {
                 int n = Native.SOCK_ATOMIC_FLAGS != 0
                     ? Native.LIBC.accept4(fdn, null, null, Native.SOCK_ATOMIC_FLAGS)
                     : Native.LIBC.accept(fdn, null, null);
+                int e = n < 0 ? Native.errno() : 0;
+                if (fd.isClosed()) {
+                    if (n >= 0) Native.LIBC.close(n);
+                    throw fd.closed("socket-accept");
+                }
                 if (n >= 0) {
                     if (Native.SOCK_ATOMIC_FLAGS == 0) {
                         try {
                             setNonblockCloexec("socket-accept", n);
                             if (Native.MSG_NOSIGNAL == 0 && Native.SO_NOSIGPIPE >= 0)
                                 setIntOption("socket-accept", n, Native.SOL_SOCKET, Native.SO_NOSIGPIPE, 1);
-                        } catch (SocketException e) { Native.LIBC.close(n); throw e; }
+                        } catch (SocketException ex) { Native.LIBC.close(n); throw ex; }
                     }
                     return new Socket(n, family, type, protocol);
                 }
-                int e = Native.errno();
                 if (e == Native.EINTR || e == Native.ECONNABORTED || e == Native.EPROTO) continue;
                 if (!Native.wouldBlock(e)) throw SocketException.errno("socket-accept", e, "could not accept from listener", null);
                 await(fd, fdn, Native.POLLIN, deadline, "socket-accept", "accept");
@@ -423,11 +429,12 @@ public final class Socket implements Closeable {
                     sc.len.putInt(0, Scratch.ADDR_SIZE);
                     n = Native.LIBC.recvfrom(fdn, buf, buf.remaining(), flags, sc.addr, sc.len);
                 }
+                int e = n < 0 ? Native.errno() : 0;
+                if (fd.isClosed()) throw fd.closed(op); // a close overlapped this call (it shut the socket down to wake us)
                 if (n >= 0) {
                     if (from != null) from[0] = SockAddrCodec.decode(sc.addr, sc.len.getInt(0));
                     return n;
                 }
-                int e = Native.errno();
                 if (e == Native.EINTR) continue;
                 if (!Native.wouldBlock(e)) throw SocketException.errno(op, e, "cannot read from socket", null);
                 await(fd, fdn, Native.POLLIN, deadline, op, "recv");
@@ -495,8 +502,9 @@ public final class Socket implements Closeable {
             for (;;) {
                 long n = to == null ? Native.LIBC.send(fdn, buf, buf.remaining(), fl)
                                     : Native.LIBC.sendto(fdn, buf, buf.remaining(), fl, sc.addr, len);
+                int e = n < 0 ? Native.errno() : 0;
+                if (fd.isClosed()) throw fd.closed(op);
                 if (n >= 0) return n;
-                int e = Native.errno();
                 if (e == Native.EINTR) continue;
                 if (!Native.wouldBlock(e)) throw SocketException.errno(op, e, "cannot send to socket", to);
                 await(fd, fdn, Native.POLLOUT, deadline, op, "send");

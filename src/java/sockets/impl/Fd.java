@@ -46,15 +46,20 @@ public final class Fd {
 
     /**
      * Marks the fd closed. If no call is inside it, it is closed now and the return value is
-     * close(2)'s errno (0 on success); otherwise the last call to leave closes it and this
-     * returns 0. Returns 0 as well when it was already closed.
+     * close(2)'s errno (0 on success). Otherwise the socket is shut down (both directions) so
+     * that threads blocked on it wake at once, and the last call to leave closes the number;
+     * this returns 0. Returns 0 as well when it was already closed.
      */
     public int close() {
         for (;;) {
             long s = state.get();
             if ((s & CLOSED) != 0) return 0;
-            if (state.compareAndSet(s, s | CLOSED)) {
-                if ((s & COUNT) == 0) return closeNow();
+            if ((s & COUNT) == 0) {
+                if (state.compareAndSet(s, s | CLOSED)) return closeNow();
+            } else if (state.compareAndSet(s, (s | CLOSED) + 1)) {
+                // Holding a count of our own keeps the number reserved while we shut it down.
+                Native.LIBC.shutdown(fd, Native.SHUT_RDWR);
+                release();
                 return 0;
             }
         }

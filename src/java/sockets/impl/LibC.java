@@ -5,6 +5,7 @@ import jnr.ffi.Pointer;
 import jnr.ffi.annotations.IgnoreError;
 import jnr.ffi.annotations.In;
 import jnr.ffi.annotations.Out;
+import jnr.ffi.annotations.Pinned;
 import jnr.ffi.byref.PointerByReference;
 import jnr.ffi.types.size_t;
 import jnr.ffi.types.ssize_t;
@@ -39,14 +40,17 @@ public interface LibC {
     int setsockopt(int fd, int level, int name, Pointer value, int len);
     /** shutdown(2). */
     int shutdown(int fd, int how);
-    /** recv(2) into a heap or direct buffer, from its position, {@code len} bytes. */
-    @ssize_t long recv(int fd, @Out ByteBuffer buf, @size_t long len, int flags);
-    /** recvfrom(2). */
-    @ssize_t long recvfrom(int fd, @Out ByteBuffer buf, @size_t long len, int flags, Pointer addr, Pointer addrlen);
+    /**
+     * recv(2) into a heap or direct buffer, from its position, {@code len} bytes. Heap buffers
+     * are pinned, not copied: a copy-out would also write back the bytes the kernel did not fill.
+     */
+    @ssize_t long recv(int fd, @Pinned @Out ByteBuffer buf, @size_t long len, int flags);
+    /** recvfrom(2); the buffer is pinned as for recv. */
+    @ssize_t long recvfrom(int fd, @Pinned @Out ByteBuffer buf, @size_t long len, int flags, Pointer addr, Pointer addrlen);
     /** send(2) from a heap or direct buffer, from its position, {@code len} bytes. */
-    @ssize_t long send(int fd, @In ByteBuffer buf, @size_t long len, int flags);
+    @ssize_t long send(int fd, @Pinned @In ByteBuffer buf, @size_t long len, int flags);
     /** sendto(2). */
-    @ssize_t long sendto(int fd, @In ByteBuffer buf, @size_t long len, int flags, Pointer addr, int addrlen);
+    @ssize_t long sendto(int fd, @Pinned @In ByteBuffer buf, @size_t long len, int flags, Pointer addr, int addrlen);
     /** poll(2); nfds_t is passed as a machine word, which is right for both its 32- and 64-bit forms. */
     int poll(Pointer fds, @size_t long nfds, int timeout);
     /** fcntl(2) with an int argument. */

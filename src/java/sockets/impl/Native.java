@@ -6,6 +6,7 @@ import jnr.constants.platform.AddressFamily;
 import jnr.constants.platform.Errno;
 import jnr.constants.platform.Fcntl;
 import jnr.constants.platform.OpenFlags;
+import jnr.constants.platform.Shutdown;
 import jnr.constants.platform.Sock;
 import jnr.constants.platform.SocketLevel;
 import jnr.constants.platform.SocketMessage;
@@ -46,6 +47,7 @@ public final class Native {
         Sock.SOCK_NONBLOCK.defined() && Sock.SOCK_CLOEXEC.defined() ? Sock.SOCK_NONBLOCK.intValue() | Sock.SOCK_CLOEXEC.intValue() : 0;
     /** MSG_NOSIGNAL where the platform has it (else 0, and SO_NOSIGPIPE is set on each socket). */
     public static final int MSG_NOSIGNAL = SocketMessage.MSG_NOSIGNAL.defined() ? SocketMessage.MSG_NOSIGNAL.intValue() : 0;
+    public static final int SHUT_RDWR = value(Shutdown.SHUT_RDWR);
     public static final int SOL_SOCKET = value(SocketLevel.SOL_SOCKET);
     public static final int SO_ERROR = value(SocketOption.SO_ERROR);
     public static final int SO_NOSIGPIPE = value(SocketOption.SO_NOSIGPIPE);

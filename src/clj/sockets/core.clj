@@ -1,0 +1,390 @@
+(ns sockets.core
+  "The CHICKEN socket egg's API for Clojure. Names follow the egg (`i/o` -> `io`, other `/` -> `-`);
+  constants are keywords (:af/inet, :sock/stream, :ipproto/tcp, :shut/wr, :msg/peek, :ai/passive,
+  :ni/numerichost, :so/reuseaddr, ...) and platform integers are accepted wherever a keyword is.
+
+  Building blocks:
+    sockets      socket socket? socket-fileno socket-family socket-type socket-protocol
+    addresses    inet-address unix-address sockaddr? sockaddr-family sockaddr-address sockaddr-port
+                 sockaddr-path sockaddr->string string->sockaddr  (sockaddrs are plain maps)
+    lookup       address-information addrinfo? addrinfo-* name-information
+    connections  socket-connect socket-connect-ai socket-bind socket-listen socket-accept
+                 socket-accept-ready? socket-shutdown socket-close socket-close* socket-name socket-peer-name
+    data         socket-receive! socket-receive socket-receive-from! socket-receive-from socket-receive-ready?
+                 socket-send socket-send-to socket-send-all
+    parameters   *socket-connect-timeout* *socket-accept-timeout* *socket-receive-timeout*
+                 *socket-send-timeout* *socket-send-buffer-size* *socket-send-size* *socket-receive-buffer-size*
+
+  Blocking calls block only the calling thread. Every failure is a `sockets.SocketException`
+  (an IOException) whose ex-data is {:op :errno :errno-code :address :kind}, :kind one of
+  :timeout :transient :unsupported :fatal :closed :interrupted :invalid :lookup."
+  (:require [sockets.address :as addr]
+            [sockets.constants :as c])
+  (:import (java.nio ByteBuffer)
+           (java.nio.charset StandardCharsets)
+           (sockets Socket Socket$Received SockAddr)))
+
+(set! *warn-on-reflection* true)
+
+;; ------------------------------------------------------------------ parameters
+
+(def ^:dynamic *socket-connect-timeout*
+  "Milliseconds `socket-connect` waits, or nil (the default) to wait for as long as the system does."
+  nil)
+(def ^:dynamic *socket-accept-timeout*
+  "Milliseconds `socket-accept` waits, or nil (the default) to wait forever."
+  nil)
+(def ^:dynamic *socket-receive-timeout*
+  "Milliseconds a receive waits for data, or nil for ever. Default 60000 (one minute)."
+  60000)
+(def ^:dynamic *socket-send-timeout*
+  "Milliseconds a send waits for buffer space, or nil for ever. Default 60000 (one minute)."
+  60000)
+(def ^:dynamic *socket-send-buffer-size*
+  "Output buffer size of socket output ports in bytes, or nil (the default) for unbuffered output.
+  Taken when the ports are created."
+  nil)
+(def ^:dynamic *socket-send-size*
+  "Bytes per send(2) call in `socket-send-all` and socket output ports, or nil to send all that
+  remains each call. Default 16384."
+  16384)
+(def ^:dynamic *socket-receive-buffer-size*
+  "Input buffer size of socket input ports in bytes. Default 4096. Taken when the ports are created."
+  4096)
+
+(defn- timeout-ms
+  "A parameter's value as the Java core's timeout (negative: none)."
+  ^long [op v]
+  (cond (nil? v) -1
+        (and (integer? v) (<= 0 v Integer/MAX_VALUE)) (long v)
+        :else (throw (c/invalid op (str "timeout must be nil or a non-negative integer of milliseconds, not " (pr-str v))))))
+
+;; ------------------------------------------------------------------ constants
+
+(defn integer->address-family
+  "The :af/ keyword for a platform address family integer; throws :invalid for unknown ones."
+  [n]
+  (or (c/->kw :af n) (throw (c/invalid :integer->address-family (str "unknown address family " (pr-str n))))))
+
+(defn address-family->integer
+  "The platform integer of an :af/ keyword (integers pass through)."
+  [k]
+  (c/->int :af k :address-family->integer))
+
+(defn integer->socket-type
+  "The :sock/ keyword for a platform socket type integer; throws :invalid for unknown ones."
+  [n]
+  (or (c/->kw :sock n) (throw (c/invalid :integer->socket-type (str "unknown socket type " (pr-str n))))))
+
+(defn socket-type->integer
+  "The platform integer of a :sock/ keyword (integers pass through)."
+  [k]
+  (c/->int :sock k :socket-type->integer))
+
+(defn integer->protocol-type
+  "The :ipproto/ keyword for a platform protocol integer; throws :invalid for unknown ones."
+  [n]
+  (or (c/->kw :ipproto n) (throw (c/invalid :integer->protocol-type (str "unknown protocol " (pr-str n))))))
+
+(defn protocol-type->integer
+  "The platform integer of an :ipproto/ keyword (integers pass through)."
+  [k]
+  (c/->int :ipproto k :protocol-type->integer))
+
+;; ------------------------------------------------------------------ sockets
+
+(defn socket?
+  "True when `x` is a socket (a `sockets.Socket`), open or closed."
+  [x]
+  (instance? Socket x))
+
+(defn- sock
+  ^Socket [op s]
+  (if (instance? Socket s) s (throw (c/invalid op (str "not a socket: " (pr-str s))))))
+
+(defn ^sockets.Socket socket
+  "Returns a new socket of `family` (:af/inet, :af/inet6, :af/unix) and `type` (:sock/stream,
+  :sock/dgram, :sock/raw), protocol 0 unless given. It is non-blocking and close-on-exec and
+  holds a file descriptor until `socket-close` (use `with-open`)."
+  ([family type] (socket family type 0))
+  ([family type protocol]
+   (Socket/open (c/->int :af family :socket) (c/->int :sock type :socket)
+                (c/->int :ipproto (or protocol 0) :socket))))
+
+(defn socket-fileno "The socket's file descriptor number." [s] (.fileno (sock :socket-fileno s)))
+
+(defn- kw-or-int [kind n] (or (c/->kw kind n) n))
+
+(defn socket-family "The socket's address family keyword (:af/inet ...)." [s] (kw-or-int :af (.family (sock :socket-family s))))
+(defn socket-type "The socket's type keyword (:sock/stream ...)." [s] (kw-or-int :sock (.type (sock :socket-type s))))
+(defn socket-protocol
+  "The socket's protocol keyword (0, the default protocol, reads as :ipproto/ip)."
+  [s]
+  (kw-or-int :ipproto (.protocol (sock :socket-protocol s))))
+
+(defmethod print-method Socket [^Socket s ^java.io.Writer w]
+  (.write w (str "#<socket fd:" (.fileno s) " " (kw-or-int :af (.family s)) " " (kw-or-int :sock (.type s))
+                 (when (.isClosed s) " closed") ">")))
+
+;; ------------------------------------------------------------------ addresses (re-exported)
+
+(defmacro ^:private reexport
+  "Defines sockets.core/<name> as a function calling sockets.address/<name> through its var
+  (so instrumenting or redefining either works), with the same doc and arglists."
+  [& names]
+  `(do ~@(for [n names]
+           (let [target (symbol "sockets.address" (name n))
+                 m (meta (resolve target))]
+             `(def ~(with-meta n {:doc (:doc m) :arglists (list 'quote (:arglists m))})
+                (fn [& args#] (apply ~target args#)))))))
+
+(reexport inet-address unix-address sockaddr? sockaddr-family sockaddr-address sockaddr-port
+          sockaddr-path sockaddr->string string->sockaddr address-information addrinfo?
+          addrinfo-family addrinfo-socktype addrinfo-protocol addrinfo-address addrinfo-canonname
+          addrinfo-flags name-information)
+
+;; ------------------------------------------------------------------ connections
+
+(defn- check-stream [op ^Socket s]
+  (when (= (.type s) (c/->int :sock :sock/dgram))
+    (throw (c/invalid op (str (name op) " needs a stream socket, not a datagram socket")))))
+
+(defn socket-connect
+  "Connects `so` to `saddr`, blocking this thread (not others) up to *socket-connect-timeout*.
+  Returns nil. A refusal, unreachable host or network, network down or system timeout raises
+  :kind :transient; the parameter's timeout raises :kind :timeout; anything else :kind :fatal.
+  On failure the socket is closed, as in the egg."
+  [so saddr]
+  (let [s (sock :socket-connect so)
+        sa (addr/->native saddr :socket-connect)]
+    (.connect s sa (timeout-ms :socket-connect *socket-connect-timeout*))
+    nil))
+
+(defn ^sockets.Socket socket-connect-ai
+  "Connects to each addrinfo of `ais` in order with a fresh socket of its family and type until
+  one succeeds; returns that connected socket. A fatal error aborts at once; a transient or
+  timeout error tries the next; when all fail, the last error is raised. Every socket opened
+  and abandoned is closed. Each attempt waits up to *socket-connect-timeout*."
+  [ais]
+  (when (or (not (sequential? ais)) (empty? ais))
+    (throw (c/invalid :socket-connect-ai "no addresses to connect to")))
+  (Socket/connectAny (mapv addr/->addrinfo ais) (timeout-ms :socket-connect-ai *socket-connect-timeout*)))
+
+(defn socket-bind
+  "Binds `so` to `saddr`. Returns nil."
+  [so saddr]
+  (let [s (sock :socket-bind so)]
+    (.bind s (addr/->native saddr :socket-bind))
+    nil))
+
+(defn socket-listen
+  "Listens for connections on stream socket `so`, with a queue of `backlog`. Returns nil."
+  [so backlog]
+  (let [s (sock :socket-listen so)]
+    (check-stream :socket-listen s)
+    (when-not (and (integer? backlog) (<= 0 backlog Integer/MAX_VALUE))
+      (throw (c/invalid :socket-listen (str "backlog must be a non-negative integer, not " (pr-str backlog)))))
+    (.listen s (int backlog))
+    nil))
+
+(defn ^sockets.Socket socket-accept
+  "Accepts a connection on listening socket `so` and returns the new connected socket, blocking
+  this thread up to *socket-accept-timeout* (then :kind :timeout)."
+  [so]
+  (let [s (sock :socket-accept so)]
+    (check-stream :socket-accept s)
+    (.accept s (timeout-ms :socket-accept *socket-accept-timeout*))))
+
+(defn socket-accept-ready?
+  "True when a connection is waiting to be accepted on `so` (never blocks)."
+  [so]
+  (.acceptReady (sock :socket-accept-ready? so)))
+
+(defn socket-shutdown
+  "Shuts down the reading (:shut/rd), writing (:shut/wr) or both (:shut/rdwr) sides of `so`'s
+  connection. ENOTCONN is ignored. Returns nil."
+  [so how]
+  (.shutdown (sock :socket-shutdown so) (c/->int :shut how :socket-shutdown))
+  nil)
+
+(defn socket-close
+  "Closes `so`; raises if close(2) fails. Threads blocked on it wake with :kind :closed. Closing
+  a closed socket does nothing. Returns nil."
+  [so]
+  (.close (sock :socket-close so))
+  nil)
+
+(defn socket-close*
+  "Closes `so`, never raising. Returns nil."
+  [so]
+  (when (instance? Socket so) (.closeQuietly ^Socket so))
+  nil)
+
+(defn socket-name
+  "The sockaddr map of `so`'s local end, or nil when it is not bound."
+  [so]
+  (addr/sockaddr->map (.localAddress (sock :socket-name so))))
+
+(defn socket-peer-name
+  "The sockaddr map of `so`'s remote end, or nil when it is not connected (also works for
+  connected datagram sockets)."
+  [so]
+  (addr/sockaddr->map (.peerAddress (sock :socket-peer-name so))))
+
+;; ------------------------------------------------------------------ buffers
+
+(defn- index [op what v]
+  (if (and (integer? v) (<= 0 v Integer/MAX_VALUE))
+    (int v)
+    (throw (c/invalid op (str what " must be a non-negative integer, not " (pr-str v))))))
+
+(defn- implicit?
+  "True when a ByteBuffer is used from its position to its limit (no start/end given)."
+  [buf start end]
+  (and (instance? ByteBuffer buf) (nil? start) (nil? end)))
+
+(defn- region
+  "A ByteBuffer over [start, end) of `buf` (byte array, ByteBuffer, or for sending a string as
+  UTF-8), checked before anything native runs. A ByteBuffer with no start/end is used from its
+  position to its limit; otherwise indices are absolute and its position is left alone."
+  ^ByteBuffer [op buf start end sending?]
+  (let [^ByteBuffer bb (cond
+                         (bytes? buf) (ByteBuffer/wrap ^bytes buf)
+                         (instance? ByteBuffer buf) (if (and (not sending?) (.isReadOnly ^ByteBuffer buf))
+                                                      (throw (c/invalid op "cannot receive into a read-only buffer"))
+                                                      (.duplicate ^ByteBuffer buf))
+                         (and sending? (string? buf)) (ByteBuffer/wrap (.getBytes ^String buf StandardCharsets/UTF_8))
+                         :else (throw (c/invalid op (str "buffer must be a byte array or a ByteBuffer"
+                                                         (when sending? " or a string") ", not "
+                                                         (if (nil? buf) "nil" (.getName (class buf)))))))]
+    (if (implicit? buf start end)
+      (.slice bb)
+      (let [limit (.limit bb)
+            st (index op "start" (or start 0))
+            en (if (nil? end) limit (index op "end" end))]
+        (when (> st en) (throw (c/invalid op (str "start " st " is after end " en))))
+        (when (> en limit) (throw (c/invalid op (str "end " en " is beyond the buffer's length " limit))))
+        (.slice (.limit (.position bb (int st)) (int en)))))))
+
+(defn- advance!
+  "After an implicit (position..limit) ByteBuffer operation, moves its position by n."
+  [buf start end n]
+  (when (implicit? buf start end)
+    (.position ^ByteBuffer buf (+ (.position ^ByteBuffer buf) (int n)))))
+
+(defn- msg-flags ^long [op flags] (c/flags->int :msg flags op))
+
+;; ------------------------------------------------------------------ receiving
+
+(defn socket-receive!
+  "Receives into `buf` (a byte array or ByteBuffer) between `start` (default 0) and `end`
+  (default its end) and returns the count, 0 meaning the peer shut down a stream. Blocks this
+  thread until data arrives, up to *socket-receive-timeout*. `flags`: a set of :msg/ keywords
+  (:msg/peek, :msg/oob, :msg/waitall, :msg/dontwait) or an int. A datagram longer than the
+  space is truncated and the rest lost. With a ByteBuffer and no start/end, the bytes go at its
+  position, which then advances."
+  ([so buf] (socket-receive! so buf nil nil 0))
+  ([so buf start] (socket-receive! so buf start nil 0))
+  ([so buf start end] (socket-receive! so buf start end 0))
+  ([so buf start end flags]
+   (let [op :socket-receive!
+         s (sock op so)
+         bb (region op buf start end false)
+         n (.receive s bb (int (msg-flags op flags)) (timeout-ms op *socket-receive-timeout*))]
+     (advance! buf start end n)
+     n)))
+
+(defn- check-len [op len]
+  (when-not (and (integer? len) (<= 0 len (* 64 1024 1024)))
+    (throw (c/invalid op (str "len must be an integer in 0-67108864, not " (pr-str len))))))
+
+(defn socket-receive
+  "Receives up to `len` bytes and returns them as a byte array sized to fit (empty when a stream
+  peer shut down). Otherwise as `socket-receive!`."
+  ([so len] (socket-receive so len 0))
+  ([so len flags]
+   (check-len :socket-receive len)
+   (let [s (sock :socket-receive so)
+         buf (byte-array len)
+         n (.receive s buf 0 (int len) (int (msg-flags :socket-receive flags))
+                     (timeout-ms :socket-receive *socket-receive-timeout*))]
+     (if (= n len) buf (java.util.Arrays/copyOf buf n)))))
+
+(defn socket-receive-from!
+  "Like `socket-receive!` for a datagram socket: returns [count sender-sockaddr]."
+  ([so buf] (socket-receive-from! so buf nil nil 0))
+  ([so buf start] (socket-receive-from! so buf start nil 0))
+  ([so buf start end] (socket-receive-from! so buf start end 0))
+  ([so buf start end flags]
+   (let [op :socket-receive-from!
+         s (sock op so)
+         bb (region op buf start end false)
+         ^Socket$Received r (.receiveFrom s bb (int (msg-flags op flags)) (timeout-ms op *socket-receive-timeout*))]
+     (advance! buf start end (.count r))
+     [(.count r) (addr/sockaddr->map (.from r))])))
+
+(defn socket-receive-from
+  "Receives up to `len` bytes from a datagram socket; returns [bytes sender-sockaddr]."
+  ([so len] (socket-receive-from so len 0))
+  ([so len flags]
+   (check-len :socket-receive-from len)
+   (let [buf (byte-array len)
+         [n from] (socket-receive-from! so buf 0 len flags)]
+     [(if (= n len) buf (java.util.Arrays/copyOf buf (int n))) from])))
+
+(defn socket-receive-ready?
+  "True when data (or end of stream, or an error) is waiting on `so` (never blocks)."
+  [so]
+  (.receiveReady (sock :socket-receive-ready? so)))
+
+;; ------------------------------------------------------------------ sending
+
+(defn socket-send
+  "Sends `buf` (a byte array, ByteBuffer, or string as UTF-8) between `start` and `end`; returns
+  the count sent, which may be less. Blocks this thread until some is sent, up to
+  *socket-send-timeout*. `flags` as in `socket-receive!`. Never raises SIGPIPE: a closed peer is
+  an error (:errno :EPIPE or :ECONNRESET)."
+  ([so buf] (socket-send so buf nil nil 0))
+  ([so buf start] (socket-send so buf start nil 0))
+  ([so buf start end] (socket-send so buf start end 0))
+  ([so buf start end flags]
+   (let [op :socket-send
+         s (sock op so)
+         bb (region op buf start end true)
+         n (.send s bb (int (msg-flags op flags)) (timeout-ms op *socket-send-timeout*))]
+     (advance! buf start end n)
+     n)))
+
+(defn socket-send-to
+  "Sends `buf` between `start` and `end` to `saddr` on a datagram socket; returns the count."
+  ([so buf saddr] (socket-send-to so buf saddr nil nil 0))
+  ([so buf saddr start] (socket-send-to so buf saddr start nil 0))
+  ([so buf saddr start end] (socket-send-to so buf saddr start end 0))
+  ([so buf saddr start end flags]
+   (let [op :socket-send-to
+         s (sock op so)
+         _ (when (nil? saddr) (throw (c/invalid op "socket-send-to needs a destination address")))
+         sa (addr/->native saddr op)
+         bb (region op buf start end true)
+         n (.sendTo s bb sa (int (msg-flags op flags)) (timeout-ms op *socket-send-timeout*))]
+     (advance! buf start end n)
+     n)))
+
+(defn socket-send-all
+  "Sends all of `buf` between `start` and `end` over connected socket `so`, in chunks of
+  *socket-send-size* bytes (nil: all that remains each call), each chunk waiting up to
+  *socket-send-timeout*. On a connected datagram socket each chunk is one datagram. Returns nil."
+  ([so buf] (socket-send-all so buf nil nil 0))
+  ([so buf start] (socket-send-all so buf start nil 0))
+  ([so buf start end] (socket-send-all so buf start end 0))
+  ([so buf start end flags]
+   (let [op :socket-send-all
+         s (sock op so)
+         bb (region op buf start end true)
+         size *socket-send-size*
+         _ (when-not (or (nil? size) (and (integer? size) (< 0 size Integer/MAX_VALUE)))
+             (throw (c/invalid op (str "*socket-send-size* must be nil or a positive integer, not " (pr-str size)))))
+         n (.remaining bb)]
+     (.sendAll s bb (int (msg-flags op flags)) (int (or size 0)) (timeout-ms op *socket-send-timeout*))
+     (advance! buf start end n)
+     nil)))

@@ -1,0 +1,98 @@
+(ns sockets.specs
+  "clojure.spec specs for the library's data: sockaddr maps (one spec per family), addrinfo
+  maps, constants and flags; fdefs for the address functions of `sockets.core`.
+  `(instrument)` / `(unstrument)` switch argument checking on and off for those fdefs."
+  (:require [clojure.spec.alpha :as s]
+            [clojure.spec.gen.alpha :as gen]
+            [clojure.spec.test.alpha :as stest]
+            [sockets.address :as addr]
+            [sockets.constants :as c]
+            [sockets.gen :as sg])
+  (:import (sockets SockAddr SocketException)))
+
+(defn- constant-spec [kind]
+  (s/or :keyword (set (keys (c/tables kind))) :int int?))
+
+(s/def ::family (constant-spec :af))
+(s/def ::socket-type (constant-spec :sock))
+(s/def ::protocol (constant-spec :ipproto))
+(s/def ::level (s/or :keyword (into (set (keys (c/tables :sol))) (keys (c/tables :ipproto))) :int int?))
+(s/def ::shutdown (constant-spec :shut))
+
+(defn- flags-spec [kind]
+  (s/or :set (s/coll-of (set (keys (c/tables kind))) :kind set?) :int int? :none nil?))
+
+(s/def ::msg-flags (flags-spec :msg))
+(s/def ::ai-flags (flags-spec :ai))
+(s/def ::ni-flags (flags-spec :ni))
+
+(s/def ::port (s/int-in 0 65536))
+(s/def ::address string?)
+(s/def ::scope-id (s/int-in 1 4294967296))
+(s/def ::flowinfo (s/int-in 1 4294967296))
+(s/def ::path string?)
+
+(defn- valid-sockaddr? [m]
+  (try (addr/->native m) true (catch SocketException _ false)))
+
+(defmulti sockaddr-family-spec :family)
+(defmethod sockaddr-family-spec :af/inet [_]
+  (s/keys :req-un [::family ::address ::port]))
+(defmethod sockaddr-family-spec :af/inet6 [_]
+  (s/keys :req-un [::family ::address ::port] :opt-un [::scope-id ::flowinfo]))
+(defmethod sockaddr-family-spec :af/unix [_]
+  (s/keys :req-un [::family ::path]))
+(defmethod sockaddr-family-spec :default [_] (s/keys :req-un [::family]))
+
+(s/def ::sockaddr
+  (s/with-gen (s/and map? valid-sockaddr? (s/nonconforming (s/multi-spec sockaddr-family-spec :family)))
+    sg/sockaddr))
+
+(s/def :sockets.specs.addrinfo/socktype (s/nilable ::socket-type))
+(s/def :sockets.specs.addrinfo/protocol (s/nilable ::protocol))
+(s/def :sockets.specs.addrinfo/address ::sockaddr)
+(s/def :sockets.specs.addrinfo/canonname (s/nilable string?))
+(s/def :sockets.specs.addrinfo/flags (s/coll-of (set (keys (c/tables :ai))) :kind set?))
+(s/def ::addrinfo
+  (s/keys :req-un [::family :sockets.specs.addrinfo/socktype :sockets.specs.addrinfo/protocol
+                   :sockets.specs.addrinfo/address :sockets.specs.addrinfo/canonname
+                   :sockets.specs.addrinfo/flags]))
+
+(s/def ::socket #(instance? sockets.Socket %))
+(s/def ::timeout (s/nilable (s/int-in 0 Integer/MAX_VALUE)))
+
+(doseq [ns-name ['sockets.address 'sockets.core]]
+  (require ns-name))
+
+(s/fdef sockets.core/inet-address
+  :args (s/cat :addr (s/nilable string?) :port (s/nilable (s/or :int ::port :string string?)))
+  :ret ::sockaddr)
+(s/fdef sockets.core/unix-address :args (s/cat :path string?) :ret ::sockaddr)
+(s/fdef sockets.core/sockaddr->string :args (s/cat :sa ::sockaddr) :ret string?)
+(s/fdef sockets.core/string->sockaddr :args (s/cat :s string?) :ret ::sockaddr)
+(s/fdef sockets.core/name-information
+  :args (s/cat :saddr (s/or :sockaddr ::sockaddr :string string?) :flags (s/? ::ni-flags))
+  :ret (s/tuple string? (s/or :name string? :port int?)))
+(s/fdef sockets.core/socket-connect :args (s/cat :so ::socket :saddr ::sockaddr))
+(s/fdef sockets.core/socket-bind :args (s/cat :so ::socket :saddr ::sockaddr))
+(s/fdef sockets.core/socket-shutdown :args (s/cat :so ::socket :how ::shutdown))
+
+(s/fdef sockets.address/inet-address
+  :args (s/cat :addr (s/nilable string?) :port (s/nilable (s/or :int ::port :string string?)))
+  :ret ::sockaddr)
+(s/fdef sockets.address/unix-address :args (s/cat :path string?) :ret ::sockaddr)
+(s/fdef sockets.address/sockaddr->string :args (s/cat :sa ::sockaddr) :ret string?)
+(s/fdef sockets.address/string->sockaddr :args (s/cat :s string?) :ret ::sockaddr)
+(s/fdef sockets.address/name-information
+  :args (s/cat :saddr (s/or :sockaddr ::sockaddr :string string?) :flags (s/? ::ni-flags))
+  :ret (s/tuple string? (s/or :name string? :port int?)))
+
+(def ^:private fdefs
+  `[sockets.core/inet-address sockets.core/unix-address sockets.core/sockaddr->string
+    sockets.core/string->sockaddr sockets.core/name-information sockets.core/socket-connect
+    sockets.core/socket-bind sockets.core/socket-shutdown
+    sockets.address/inet-address sockets.address/unix-address sockets.address/sockaddr->string
+    sockets.address/string->sockaddr sockets.address/name-information])
+
+(defn instrument "Turns on argument checking for the library's fdefs." [] (stest/instrument fdefs))
+(defn unstrument "Turns off argument checking for the library's fdefs." [] (stest/unstrument fdefs))

@@ -1,0 +1,73 @@
+(ns sockets.core-test
+  (:require [clojure.string :as str]
+            [clojure.test :refer [deftest is testing use-fixtures]]
+            [sockets.core :as s]
+            [sockets.test-util :as u])
+  )
+
+(use-fixtures :once u/fd-fixture)
+
+(defn- cloexec?
+  "FD_CLOEXEC as fcntl(F_GETFD) reports it (this sandbox's /proc/self/fdinfo cannot be read)."
+  [fd]
+  (let [fl (.fcntl sockets.impl.Native/LIBC (int fd) sockets.impl.Native/F_GETFD 0)]
+    (and (>= fl 0) (pos? (bit-and fl sockets.impl.Native/FD_CLOEXEC)))))
+
+(deftest socket-objects
+  (with-open [so (s/socket :af/inet :sock/stream)]
+    (is (s/socket? so))
+    (is (not (s/socket? 3)))
+    (is (= :af/inet (s/socket-family so)))
+    (is (= :sock/stream (s/socket-type so)))
+    (is (= :ipproto/ip (s/socket-protocol so)))
+    (is (pos? (s/socket-fileno so)))
+    (is (cloexec? (s/socket-fileno so)) "sockets are close-on-exec")
+    (is (= (str "#<socket fd:" (s/socket-fileno so) " :af/inet :sock/stream>") (pr-str so))))
+  (with-open [so (s/socket :af/inet6 :sock/dgram :ipproto/udp)]
+    (is (= :af/inet6 (s/socket-family so)))
+    (is (= :sock/dgram (s/socket-type so)))
+    (is (= :ipproto/udp (s/socket-protocol so))))
+  (testing "integers are accepted wherever a keyword is"
+    (with-open [so (s/socket (s/address-family->integer :af/unix) (s/socket-type->integer :sock/stream) 0)]
+      (is (= :af/unix (s/socket-family so)))))
+  (testing "a closed socket prints so"
+    (let [so (s/socket :af/inet :sock/dgram)]
+      (s/socket-close so)
+      (is (str/ends-with? (pr-str so) "closed>"))
+      (s/socket-close so) ; closing twice is harmless
+      (is (= :closed (u/kind-of #(s/socket-bind so (s/inet-address "127.0.0.1" 0))))))))
+
+(deftest constants
+  (is (= :af/inet (s/integer->address-family (s/address-family->integer :af/inet))))
+  (is (= :af/inet6 (s/integer->address-family (s/address-family->integer :af/inet6))))
+  (is (= :af/unix (s/integer->address-family (s/address-family->integer :af/unix))))
+  (is (= :af/unspec (s/integer->address-family (s/address-family->integer :af/unspec))))
+  (doseq [t [:sock/stream :sock/dgram :sock/raw]]
+    (is (= t (s/integer->socket-type (s/socket-type->integer t)))))
+  (doseq [p [:ipproto/tcp :ipproto/udp]]
+    (is (= p (s/integer->protocol-type (s/protocol-type->integer p)))))
+  (is (= 6 (s/protocol-type->integer 6)))
+  (testing "unknown integers and keywords get a clear error"
+    (is (= :invalid (u/kind-of #(s/integer->address-family 9999))))
+    (is (= :invalid (u/kind-of #(s/address-family->integer :af/bogus))))
+    (is (= :invalid (u/kind-of #(s/integer->socket-type -1))))
+    (is (= :invalid (u/kind-of #(s/socket-type->integer "stream"))))
+    (is (= :invalid (u/kind-of #(s/integer->protocol-type 9999))))
+    (is (= :invalid (u/kind-of #(s/protocol-type->integer :ipproto/bogus))))))
+
+(deftest creation-errors
+  (is (= :invalid (u/kind-of #(s/socket :af/bogus :sock/stream))))
+  (is (= :invalid (u/kind-of #(s/socket :af/inet "stream"))))
+  (is (= :unsupported (u/kind-of #(s/socket :af/inet :sock/stream :ipproto/udp))))
+  (let [e (try (s/socket :af/inet :sock/stream :ipproto/udp) (catch Exception e e))]
+    (is (instance? java.io.IOException e))
+    (is (= :socket (:op (ex-data e))))
+    (is (keyword? (:errno (ex-data e))))
+    (is (integer? (:errno-code (ex-data e))))))
+
+(deftest no-fd-leaks-creating-and-failing
+  (let [before (u/fd-count)]
+    (dotimes [_ 1000] (s/socket-close (s/socket :af/inet :sock/stream)))
+    (is (= before (u/fd-count)))
+    (dotimes [_ 1000] (try (s/socket :af/inet :sock/stream :ipproto/udp) (catch java.io.IOException _)))
+    (is (= before (u/fd-count)))))

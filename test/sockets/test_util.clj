@@ -1,0 +1,77 @@
+(ns sockets.test-util
+  "Helpers for the test suite: fd counting, temp dirs, loopback servers."
+  (:require [clojure.test :refer [is]]
+            [sockets.core :as s])
+  (:import (java.io File)
+           (java.nio.file Files)
+           (java.nio.file.attribute FileAttribute)))
+
+(set! *warn-on-reflection* true)
+
+(defn fd-count
+  "Open fds of this process, from /proc/self/fd."
+  []
+  (count (.list (File. "/proc/self/fd"))))
+
+(defn fd-targets
+  "{fd target} of this process's open fds."
+  []
+  (into {} (for [^File f (.listFiles (File. "/proc/self/fd"))]
+             [(.getName f) (try (str (Files/readSymbolicLink (.toPath f))) (catch Exception _ "?"))])))
+
+(defmacro with-fd-check
+  "Runs body and asserts the fd count is the same afterwards, naming the leaked fds' targets."
+  [& body]
+  `(let [before# (fd-targets)
+         r# (do ~@body)
+         after# (fd-targets)
+         leaked# (apply dissoc after# (keys before#))]
+     (is (<= (count after#) (count before#)) (str "leaked fds: " leaked#))
+     r#))
+
+(def ^:private warm-up
+  ;; glibc's resolver keeps one socket of its own open after the first name lookup; make it
+  ;; exist before any baseline so it is not counted as ours.
+  (delay (s/address-information "localhost" 80)))
+
+(defn fd-fixture
+  "A :once fixture failing the namespace when it leaks fds."
+  [f]
+  @warm-up
+  (with-fd-check (f)))
+
+(defn temp-dir
+  "A fresh temporary directory (deleted with its files by `delete-tree`)."
+  ^File []
+  (.toFile (Files/createTempDirectory "sockets-test" (make-array FileAttribute 0))))
+
+(defn delete-tree [^File f]
+  (when (.isDirectory f) (run! delete-tree (.listFiles f)))
+  (.delete f))
+
+(defmacro with-temp-dir [[sym] & body]
+  `(let [~sym (temp-dir)]
+     (try ~@body (finally (delete-tree ~sym)))))
+
+(defn ^sockets.Socket listener
+  "A listening stream socket on `addr` (default 127.0.0.1 port 0)."
+  ([] (listener (s/inet-address "127.0.0.1" 0)))
+  ([addr]
+   (let [l (s/socket (s/sockaddr-family addr) :sock/stream)]
+     (try (s/socket-bind l addr)
+          (s/socket-listen l 128)
+          l
+          (catch Throwable t (s/socket-close* l) (throw t))))))
+
+(defn connected-pair
+  "[client server-side] connected stream sockets for the listening socket `l`."
+  [l]
+  (let [c (s/socket (s/socket-family l) :sock/stream)]
+    (s/socket-connect c (s/socket-name l))
+    [c (binding [s/*socket-accept-timeout* 5000] (s/socket-accept l))]))
+
+(defn kind-of
+  "The ex-data :kind of what `f` throws, or :no-error."
+  [f]
+  (try (f) :no-error (catch clojure.lang.ExceptionInfo e (:kind (ex-data e)))
+       (catch sockets.SocketException e (:kind (ex-data e)))))
