@@ -2,10 +2,11 @@
   "sockets.async and sockets.EventLoop over loopback. Stress sizes scale with the env var
   SOCKETS_STRESS, a percentage of the issue's figures (1,000 echo clients x 100 messages,
   2,000 connections, 10,000 datagrams): default 10, 100 for the full counts."
-  (:require [clojure.test :refer [deftest is testing]]
+  (:require [clojure.test :refer [deftest is testing use-fixtures]]
             [clojure.core.async :as a]
             [sockets.async :as sa]
-            [sockets.constants :as c])
+            [sockets.constants :as c]
+            [sockets.test-util :as tu])
   (:import (java.io File)
            (java.nio ByteBuffer ByteOrder)
            (java.security MessageDigest)
@@ -15,6 +16,8 @@
            (sockets.impl LoopEpoll)))
 
 (set! *warn-on-reflection* true)
+
+(use-fixtures :once tu/fd-fixture)
 
 ;; ------------------------------------------------------------------ helpers
 
@@ -389,7 +392,11 @@
       (testing "bad input is :invalid before anything happens"
         (is (thrown? SocketException (sa/receive-chan :not-a-socket {})))
         (is (thrown? SocketException (sa/connect-chan {:family :af/inet :address "127.0.0.1" :port -1} {})))
-        (is (thrown? SocketException (sa/receive-chan (Socket/open AF_INET STREAM 0) {:max-chunk 0 :loop lp})))))))
+        (with-open [s (Socket/open AF_INET STREAM 0)]
+          (is (thrown? SocketException (sa/receive-chan s {:max-chunk 0 :loop lp})))
+          (is (thrown? SocketException (sa/send-chan s {:buf-or-n -1 :loop lp})))
+          (is (thrown? SocketException (sa/receive-chan s {:timeout-ms "soon" :loop lp})))
+          (is (zero? (.registrations lp)) "nothing was registered"))))))
 
 ;; ------------------------------------------------------------------ fds
 
@@ -491,7 +498,8 @@
       (.sendAll client "again" 0 0 1000)
       (is (= "again" (String. ^bytes (take!! rc))))
       (is (= :running (sa/loop-state))))
-    (.close client) (.close server) (.close l)))
+    (.close client) (.close server) (.close l)
+    (is (sa/stop-loop!) "stopped again: its epoll fd and eventfd are closed")))
 
 (deftest send-chan-values
   (with-loop [lp]
