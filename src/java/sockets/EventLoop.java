@@ -12,6 +12,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import jnr.constants.platform.Errno;
 import jnr.constants.platform.Shutdown;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.util.concurrent.locks.LockSupport;
+import sockets.impl.Fd;
 import sockets.impl.LoopEpoll;
 import sockets.impl.LoopPoll;
 import sockets.impl.LoopPoller;
@@ -168,8 +173,10 @@ public final class EventLoop {
         }
     }
 
-    enum Kind { STREAM_IN, DGRAM_IN, ACCEPT, SEND, CONNECT;
-        boolean reads() { return this == STREAM_IN || this == DGRAM_IN || this == ACCEPT; } }
+    enum Kind { STREAM_IN, DGRAM_IN, ACCEPT, SEND, CONNECT, WAIT_READ, WAIT_WRITE;
+        /** Takes the socket's reading slot (else the writing slot). */
+        boolean reads() { return this == STREAM_IN || this == DGRAM_IN || this == ACCEPT || this == WAIT_READ; }
+        boolean isWait() { return this == WAIT_READ || this == WAIT_WRITE; } }
 
     /**
      * A registration of one socket with the loop. Its methods may be called from any thread;
@@ -177,7 +184,8 @@ public final class EventLoop {
      */
     public static final class Flow {
         final EventLoop loop;
-        final Socket socket;
+        final Socket socket; // null for a parked thread's wait
+        final Fd fd;
         final Kind kind;
         final Options opts;
         final Object handler;
@@ -194,11 +202,15 @@ public final class EventLoop {
         private volatile long bytesRead, bytesWritten;
 
         Flow(EventLoop loop, Socket socket, Kind kind, Options opts, Object handler, String op) {
-            this.loop = loop; this.socket = socket; this.kind = kind; this.opts = opts.copy();
+            this(loop, socket, socket.fd(), kind, opts, handler, op);
+        }
+
+        Flow(EventLoop loop, Socket socket, Fd fd, Kind kind, Options opts, Object handler, String op) {
+            this.loop = loop; this.socket = socket; this.fd = fd; this.kind = kind; this.opts = opts.copy();
             this.handler = handler; this.op = op;
         }
 
-        /** The socket. */
+        /** The socket (null for the wait of a parked thread, see {@link EventLoop#awaitFd}). */
         public Socket socket() { return socket; }
         /** The loop serving it. */
         public EventLoop loop() { return loop; }
@@ -242,16 +254,16 @@ public final class EventLoop {
             loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.finishFlow(Flow.this)); } });
         }
 
-        @Override public String toString() { return "#<flow " + kind + " " + socket + (ended ? " done" : "") + ">"; }
+        @Override public String toString() { return "#<flow " + kind + " " + fd + (ended ? " done" : "") + ">"; }
     }
 
     /** A socket's registration: its acquired fd number and its (at most two) flows. Loop thread only. */
     static final class Reg {
-        final Socket socket;
+        final Fd fd;
         final int fdn;
         Flow reader, writer;
         int interest; // what the poller has; 0: not in the poller
-        Reg(Socket socket, int fdn) { this.socket = socket; this.fdn = fdn; }
+        Reg(Fd fd, int fdn) { this.fd = fd; this.fdn = fdn; }
     }
 
     /** Work handed to the loop; {@link #reject} runs instead of {@link #run} when the loop is stopped. */
@@ -549,18 +561,26 @@ public final class EventLoop {
     // ---------------------------------------------------------------- registrations
 
     private void attach(Flow f) {
-        Socket s = f.socket;
-        Reg r = s.isClosed() ? null : regs.get(s.fileno());
-        if (r != null && r.socket != s) r = null; // cannot happen while the number is held; be safe
+        Fd fd = f.fd;
+        Reg r = fd.isClosed() ? null : regs.get(fd.number());
+        if (r != null && r.fd != fd) r = null; // cannot happen while the number is held; be safe
         boolean fresh = r == null;
         if (fresh) {
             int fdn;
-            try { fdn = s.fd().acquire(f.op); } catch (SocketException e) { finishUnattached(f, e); return; }
-            r = new Reg(s, fdn);
+            try { fdn = fd.acquire(f.op); } catch (SocketException e) { finishUnattached(f, e); return; }
+            r = new Reg(fd, fdn);
             regs.put(fdn, r);
             registered = regs.size();
         }
         if (f.kind.reads() ? r.reader != null : r.writer != null) {
+            if (f.kind.isWait()) {
+                // the socket has a channel flow in that direction: the thread polls by itself instead
+                f.done = true;
+                f.ended = true;
+                if (fresh) unregister(r);
+                ((Waiter) f.handler).finish(-1, null);
+                return;
+            }
             finishUnattached(f, SocketException.invalid(f.op, "the socket already has a " + (f.kind.reads() ? "reading" : "writing") + " flow"));
             return;
         }
@@ -586,7 +606,8 @@ public final class EventLoop {
         Flow rd = r.reader;
         if (rd != null && !rd.paused && rd.backoffUntil == 0) want |= LoopPoller.READ;
         Flow w = r.writer;
-        if (w != null && (w.pending != null || (w.kind == Kind.CONNECT && !w.connected))) want |= LoopPoller.WRITE;
+        if (w != null && (w.pending != null || w.kind == Kind.WAIT_WRITE || (w.kind == Kind.CONNECT && !w.connected)))
+            want |= LoopPoller.WRITE;
         return want;
     }
 
@@ -610,7 +631,7 @@ public final class EventLoop {
         r.interest = 0;
         regs.remove(r.fdn);
         registered = regs.size();
-        r.socket.fd().release(); // last: the number may be closed now, and only now
+        r.fd.release(); // last: the number may be closed now, and only now
     }
 
     /** Ends a flow: detach it, close the socket if asked, make its last callback. Idempotent. */
@@ -653,6 +674,7 @@ public final class EventLoop {
             switch (f.kind) {
                 case SEND: ((WriteHandler) f.handler).onError(f, e); break;
                 case CONNECT: ((ConnectHandler) f.handler).onError(e); break;
+                case WAIT_READ: case WAIT_WRITE: ((Waiter) f.handler).finish(0, e); break;
                 default: ((ReadHandler<Object>) f.handler).onError(f, e);
             }
         });
@@ -663,7 +685,7 @@ public final class EventLoop {
         safe(() -> {
             switch (f.kind) {
                 case SEND: ((WriteHandler) f.handler).onEnd(f); break;
-                case CONNECT: break;
+                case CONNECT: case WAIT_READ: case WAIT_WRITE: break;
                 default: ((ReadHandler<Object>) f.handler).onEnd(f);
             }
         });
@@ -680,16 +702,19 @@ public final class EventLoop {
 
     private void dispatch(Reg r, int ops) {
         try {
-            if (r.socket.isClosed()) { failClosed(r); return; }
+            if (r.fd.isClosed()) { failClosed(r); return; }
             Flow w = r.writer;
             if (w != null && (ops & (LoopPoller.WRITE | LoopPoller.ERROR)) != 0) {
-                if (w.kind == Kind.CONNECT) connectReady(w); else if (w.pending != null) doWrite(w);
+                if (w.kind == Kind.CONNECT) connectReady(w);
+                else if (w.kind == Kind.WAIT_WRITE) wakeWaiter(w, ops);
+                else if (w.pending != null) doWrite(w);
             }
             Flow rd = r.reader;
             if (rd != null && !rd.done && !rd.paused && (ops & (LoopPoller.READ | LoopPoller.ERROR)) != 0) {
                 switch (rd.kind) {
                     case STREAM_IN: readStream(rd, false); break;
                     case DGRAM_IN: readStream(rd, true); break;
+                    case WAIT_READ: wakeWaiter(rd, ops); break;
                     default: acceptSome(rd);
                 }
             }
@@ -896,15 +921,100 @@ public final class EventLoop {
         try { h.onConnected(s); } catch (Throwable t) { s.closeQuietly(); noteHandlerError(t); }
     }
 
+    // ---------------------------------------------------------------- parked threads (virtual threads)
+
+    private static final MethodHandle IS_VIRTUAL = findIsVirtual();
+
+    private static MethodHandle findIsVirtual() {
+        try {
+            return MethodHandles.publicLookup().findVirtual(Thread.class, "isVirtual", MethodType.methodType(boolean.class));
+        } catch (ReflectiveOperationException e) {
+            return null; // JDK 17-20: no virtual threads
+        }
+    }
+
+    /** True when the calling thread is a virtual thread (JDK 21+; always false before). */
+    public static boolean onVirtualThread() {
+        if (IS_VIRTUAL == null) return false;
+        try { return (boolean) IS_VIRTUAL.invokeExact(Thread.currentThread()); } catch (Throwable t) { return false; }
+    }
+
+    /** A thread parked in {@link #awaitFd}: the loop hands it the readiness or the error, then unparks it. */
+    static final class Waiter {
+        final Thread thread;
+        volatile boolean finished;
+        volatile int ops;
+        volatile SocketException error;
+        Waiter(Thread thread) { this.thread = thread; }
+        void finish(int ops, SocketException error) {
+            this.ops = ops; this.error = error; this.finished = true;
+            LockSupport.unpark(thread);
+        }
+    }
+
+    private void wakeWaiter(Flow f, int ops) {
+        end(f, null, true);
+        ((Waiter) f.handler).finish(ops, null);
+    }
+
+    /**
+     * Parks the calling thread until fd {@code fdn} (acquired by the caller from {@code owner})
+     * is ready for {@code events} (poll's POLLIN and/or POLLOUT), the deadline passes
+     * ({@link System#nanoTime} terms; {@code Long.MAX_VALUE}: none), the fd is closed, or the
+     * thread is interrupted. Parking unmounts a virtual thread from its carrier, where a native
+     * poll(2) would pin it: so many virtual threads blocked in socket calls need no carriers.
+     * Returns poll-style revents (POLLIN, POLLOUT, POLLERR), or -1 when the loop cannot take the
+     * wait (the fd already has a flow in that direction, or the loop is stopped): the caller
+     * then polls by itself. Blocks the calling thread.
+     * @throws SocketException {@code :timeout} ("WHAT operation timed out"), {@code :closed},
+     *         {@code :interrupted} (the interrupt status stays set), as Socket's blocking calls
+     */
+    public int awaitFd(Fd owner, int fdn, short events, long deadline, String op, String what) throws SocketException {
+        Kind kind = (events & Native.POLLOUT) != 0 && (events & Native.POLLIN) == 0 ? Kind.WAIT_WRITE : Kind.WAIT_READ;
+        Waiter w = new Waiter(Thread.currentThread());
+        Flow f = new Flow(this, null, owner, kind, new Options(), w, op);
+        submit(new Task() {
+            void run() { attach(f); }
+            void reject(SocketException e) { w.finish(-1, null); }
+        });
+        for (;;) {
+            if (w.finished) {
+                if (w.error != null) {
+                    if (owner.isClosed()) throw owner.closed(op);
+                    return -1; // e.g. the loop stopped: poll instead
+                }
+                int ops = w.ops;
+                if (ops < 0) return -1;
+                return ((ops & LoopPoller.READ) != 0 ? Native.POLLIN : 0) | ((ops & LoopPoller.WRITE) != 0 ? Native.POLLOUT : 0)
+                    | ((ops & LoopPoller.ERROR) != 0 ? Native.POLLERR : 0);
+            }
+            if (owner.isClosed()) { f.cancel(); throw owner.closed(op); }
+            if (Thread.currentThread().isInterrupted()) {
+                f.cancel();
+                throw new SocketException(op, SocketException.Kind.INTERRUPTED, 0, null, what + " interrupted", null);
+            }
+            long slice = SWEEP_MS * 1_000_000L;
+            if (deadline != Long.MAX_VALUE) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    f.cancel();
+                    throw new SocketException(op, SocketException.Kind.TIMEOUT, 0, null, what + " operation timed out", null);
+                }
+                slice = Math.min(slice, left);
+            }
+            LockSupport.parkNanos(this, slice);
+        }
+    }
+
     // ---------------------------------------------------------------- the sweep
 
     private void sweep(long now) {
         if (regs.isEmpty()) return;
         for (Reg r : new ArrayList<>(regs.values())) {
             try {
-                if (r.socket.isClosed()) { failClosed(r); continue; }
+                if (r.fd.isClosed()) { failClosed(r); continue; }
                 Flow rd = r.reader;
-                if (rd != null) {
+                if (rd != null && !rd.kind.isWait()) {
                     if (!((ReadHandler<?>) rd.handler).wanted()) end(rd, null, true);
                     else if (!rd.paused) {
                         if (rd.backoffUntil != 0 && now - rd.backoffUntil >= 0) { rd.backoffUntil = 0; updateInterest(r); }
