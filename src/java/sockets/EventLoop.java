@@ -54,6 +54,10 @@ import sockets.impl.SockAddrCodec;
  * it. Per socket the loop keeps a few small objects and no buffers of its own: reads go
  * through one loop-wide direct buffer and come out as exactly-sized arrays.
  *
+ * <h2>Blocked threads</h2>
+ * {@link #awaitFd} parks a thread that would otherwise block in poll(2) until the loop sees
+ * its fd ready: a virtual thread then leaves its carrier free ({@link #onVirtualThread}).
+ *
  * <h2>Errors</h2>
  * Every failure reaches a handler's {@code onError} as a {@link SocketException}, then the
  * flow ends. A handler that throws fails every flow of its socket (as {@code :fatal}, the
@@ -387,7 +391,7 @@ public final class EventLoop {
         Flow f = new Flow(this, s, kind, o == null ? new Options() : o, h, op);
         submit(new Task() {
             void run() { attach(f); }
-            void reject(SocketException e) { callError(f, e); }
+            void reject(SocketException e) { f.done = true; f.ended = true; callError(f, e); }
         });
         return f;
     }
