@@ -1,0 +1,284 @@
+(ns sockets.async
+  "core.async channels over sockets, all served by one event-loop thread (`sockets.EventLoop`:
+  epoll, level-triggered, on Linux; poll(2) elsewhere).
+
+  Building blocks:
+    accept-chan      listener -> channel of accepted sockets
+    receive-chan     socket   -> channel of byte arrays (stream) or {:data :from} maps (datagram)
+    send-chan        socket   -> channel you put byte arrays / ByteBuffers / strings into
+    connect-chan     sockaddr -> promise-chan of a connected socket or an error
+    connect-ai-chan  addrinfos -> promise-chan of a connected socket or an error
+    error?           true for the error values these channels carry
+    event-loop, loop-state, stop-loop!   the loop itself
+
+  Errors. A failure (peer reset, timeout, the socket closed locally, the loop stopped) is put
+  on the channel as the `sockets.SocketException` itself, with its usual ex-data
+  {:op :errno :errno-code :address :kind} (`:kind` :closed, :timeout, :fatal, ...); then the
+  channel closes. Nothing is only logged. `error?` tells an error value from data.
+
+  Backpressure. The loop never blocks on a channel: it offers each item and, when the buffer
+  is full, leaves one pending put! and stops reading that socket until the put completes, so
+  the kernel's receive buffer fills and TCP closes the sender's window. A send channel is taken
+  from one value at a time, the next only once the kernel has accepted all of the previous
+  one, so a full kernel send buffer makes the producer's puts park. Memory per socket is bounded
+  by the channel buffers (buf-or-n items of at most :max-chunk bytes) plus one item in flight.
+
+  Threads. Handlers run on the loop thread; put!/take! callbacks run there or on core.async's
+  dispatch pool. Nothing here blocks a thread; channel transducers (if you pass a buffer with
+  one through your own pipeline) must not block either.
+
+  Ownership. The channels never close the socket unless asked with `:close? true`: then the
+  socket is closed when that channel's flow ends for any reason (EOF, error, the channel closed
+  by you, the loop stopped). Closing the socket yourself fails its channels with a :closed
+  error within 50 ms (the loop's sweep), then the loop releases the fd, which the kernel gets
+  back exactly once.
+
+  Options (every function takes a trailing map, {} by default):
+    :loop               a sockets.EventLoop (default: (event-loop), the shared loop)
+    :buf-or-n           the channel's buffer (default 16; receive: items, send: values)
+    :max-chunk          receive: largest byte array per item, 1-16777216 (default 65536);
+                        a datagram longer than this is truncated
+    :timeout-ms         receive/accept: fail with :timeout after this long without data while
+                        the consumer keeps up (paused time does not count); send: a value makes
+                        no progress for this long; connect: the whole attempt. nil (default): none
+    :close?             close the socket when this channel's flow ends (default false)
+    :shutdown-on-close? send-chan: after the channel is closed and everything is written,
+                        shut down the write side (default false)
+    :result-ch          send-chan: a channel that gets the total bytes written (a long) when
+                        the send channel was closed and drained, or the SocketException that
+                        ended it; then it is closed"
+  (:require [clojure.core.async :as a]
+            [clojure.core.async.impl.protocols :as impl]
+            [sockets.address :as addr]
+            [sockets.constants :as c])
+  (:import (java.nio ByteBuffer)
+           (java.nio.charset StandardCharsets)
+           (sockets EventLoop EventLoop$Options EventLoop$ReadHandler EventLoop$WriteHandler
+                    EventLoop$ConnectHandler EventLoop$Flow EventLoop$Datagram Socket SocketException)))
+
+(set! *warn-on-reflection* true)
+
+(defn event-loop
+  "Returns the shared `sockets.EventLoop` (created if there is none or the last one was
+  stopped; its thread starts with the first registration)."
+  ^EventLoop []
+  (EventLoop/shared))
+
+(defn loop-state
+  "Returns the state of `loop` (default: the shared one) as a keyword: :new, :running,
+  :stopping or :stopped."
+  ([] (loop-state (event-loop)))
+  ([^EventLoop loop] (.keyword (.state loop))))
+
+(defn stop-loop!
+  "Stops `loop` (default: the shared one): every registered channel gets a :closed error and
+  closes; sockets are closed only where their channel was opened with :close? true. Returns
+  true when the loop thread ended within `timeout-ms` (default 5000); blocks up to that long."
+  ([] (stop-loop! (event-loop) 5000))
+  ([loop] (stop-loop! loop 5000))
+  ([^EventLoop loop timeout-ms]
+   (.stop loop)
+   (.awaitStopped loop (long timeout-ms))))
+
+(defn error?
+  "Returns true when `x` is an error value from one of these channels (a `sockets.SocketException`)."
+  [x]
+  (instance? SocketException x))
+
+;; ------------------------------------------------------------------ options
+
+(defn- ^EventLoop the-loop [opts]
+  (let [l (:loop opts)]
+    (cond (nil? l) (event-loop)
+          (instance? EventLoop l) l
+          :else (throw (c/invalid :event-loop (str ":loop must be a sockets.EventLoop, not " (pr-str l)))))))
+
+(defn- ^EventLoop$Options flow-options [op opts]
+  (when-not (map? opts) (throw (c/invalid op (str "options must be a map, not " (pr-str opts)))))
+  (let [{:keys [max-chunk timeout-ms close? shutdown-on-close?]} opts
+        o (EventLoop$Options.)]
+    (when (some? max-chunk)
+      (when-not (integer? max-chunk) (throw (c/invalid op (str ":max-chunk must be an integer, not " (pr-str max-chunk)))))
+      (when-not (<= 1 max-chunk EventLoop/MAX_CHUNK)
+        (throw (c/invalid op (str ":max-chunk must be 1-" EventLoop/MAX_CHUNK ", not " max-chunk))))
+      (.maxChunk o (int max-chunk)))
+    (when (some? timeout-ms)
+      (when-not (and (integer? timeout-ms) (not (neg? timeout-ms)))
+        (throw (c/invalid op (str ":timeout-ms must be nil or a non-negative integer, not " (pr-str timeout-ms)))))
+      (.timeoutMs o (long timeout-ms)))
+    (.closeSocket o (boolean close?))
+    (.shutdownOutput o (boolean shutdown-on-close?))
+    o))
+
+(defn- make-chan [op opts]
+  (let [b (get opts :buf-or-n 16)]
+    (when-not (or (and (integer? b) (pos? b)) (satisfies? impl/Buffer b))
+      (throw (c/invalid op (str ":buf-or-n must be a positive integer or a buffer, not " (pr-str b)))))
+    (a/chan b)))
+
+(defn- check-socket [op s]
+  (when-not (instance? Socket s)
+    (throw (c/invalid op (str "not a socket: " (pr-str s))))))
+
+(defn- fail!
+  "Puts the error `e` on `ch` (waiting for room without blocking anyone), then closes it."
+  [ch e]
+  (a/put! ch e (fn [_] (a/close! ch))))
+
+(defn- deliver!
+  "Offers `v` to `ch`; true when taken at once (keep reading). Otherwise leaves one pending
+  put that resumes the flow when it completes (or cancels it if the channel closed), and
+  returns false (pause). `on-drop` gets `v` when the channel refused it."
+  [ch v ^EventLoop$Flow flow on-drop]
+  (if (a/offer! ch v)
+    true
+    (do (a/put! ch v (fn [ok]
+                       (if ok
+                         (.resume flow)
+                         (do (when on-drop (on-drop v)) (.cancel flow)))))
+        false)))
+
+;; ------------------------------------------------------------------ reading
+
+(def ^:private sock-dgram (c/->int :sock :sock/dgram))
+
+(defn receive-chan
+  "Returns a channel of the data arriving on socket `s`: byte arrays (1 to :max-chunk bytes,
+  in order) for a stream socket, closed at EOF; {:data bytes :from sockaddr-map} maps for a
+  datagram socket. Does not block. An error (reset, :timeout-ms passed, socket closed, loop
+  stopped) is put on the channel as the SocketException, then it closes. Closing the channel
+  yourself unregisters the socket within 50 ms. When the buffer is full the loop stops
+  reading the socket until you take. Options: :buf-or-n :max-chunk :timeout-ms :close? :loop."
+  ([s] (receive-chan s {}))
+  ([^Socket s opts]
+   (check-socket :receive-chan s)
+   (let [o (flow-options :receive-chan opts)
+         loop (the-loop opts)
+         ch (make-chan :receive-chan opts)
+         dgram? (= sock-dgram (.type s))
+         handler (reify EventLoop$ReadHandler
+                   (onItem [_ flow item]
+                     (let [v (if dgram?
+                               (let [^EventLoop$Datagram d item]
+                                 {:data (.data d) :from (addr/sockaddr->map (.from d))})
+                               item)]
+                       (deliver! ch v flow nil)))
+                   (onEnd [_ _] (a/close! ch))
+                   (onError [_ _ e] (fail! ch e))
+                   (wanted [_] (not (impl/closed? ch))))]
+     (if dgram? (.receiveFrom loop s o handler) (.receive loop s o handler))
+     ch)))
+
+(defn- close-buffered-sockets [ch]
+  (loop []
+    (when-let [s (a/poll! ch)]
+      (when (instance? Socket s) (.closeQuietly ^Socket s))
+      (recur))))
+
+(defn accept-chan
+  "Returns a channel of sockets accepted on `listener` (a listening stream socket); each is
+  non-blocking and yours to close. Does not block. When the buffer is full the loop stops
+  accepting (the kernel's backlog fills). An error is put on the channel as the
+  SocketException, then it closes. Closing the channel yourself stops accepting within 50 ms
+  and closes the sockets still in it. Options: :buf-or-n :timeout-ms :close? (the listener) :loop."
+  ([listener] (accept-chan listener {}))
+  ([^Socket listener opts]
+   (check-socket :accept-chan listener)
+   (let [o (flow-options :accept-chan opts)
+         loop (the-loop opts)
+         ch (make-chan :accept-chan opts)
+         handler (reify EventLoop$ReadHandler
+                   (onItem [_ flow s] (deliver! ch s flow (fn [^Socket s] (.closeQuietly s))))
+                   (onEnd [_ _] (a/close! ch))
+                   (onError [_ _ e] (fail! ch e))
+                   (wanted [_]
+                     (if (impl/closed? ch)
+                       (do (close-buffered-sockets ch) false)
+                       true)))]
+     (.accept loop listener o handler)
+     ch)))
+
+;; ------------------------------------------------------------------ writing
+
+(defn- ->buffer ^ByteBuffer [v]
+  (cond
+    (bytes? v) (ByteBuffer/wrap ^bytes v)
+    (instance? ByteBuffer v) v
+    (string? v) (ByteBuffer/wrap (.getBytes ^String v StandardCharsets/UTF_8))
+    :else nil))
+
+(defn send-chan
+  "Returns a channel whose values (byte arrays, ByteBuffers from position to limit, strings
+  as UTF-8) the loop writes to socket `s`, in order, each entirely before the next is taken;
+  on a datagram socket each value is one datagram. Does not block; a producer's put parks
+  while the kernel's send buffer and the channel's buffer are full. Close the channel to end:
+  with :shutdown-on-close? the write side is then shut down. On an error (reset, :timeout-ms,
+  socket closed, loop stopped, a value of another type: :invalid) the channel is closed (puts
+  return false) and the error goes to :result-ch. Options: :buf-or-n :timeout-ms
+  :shutdown-on-close? :close? :result-ch :loop."
+  ([s] (send-chan s {}))
+  ([^Socket s opts]
+   (check-socket :send-chan s)
+   (let [o (flow-options :send-chan opts)
+         loop (the-loop opts)
+         ch (make-chan :send-chan opts)
+         result (:result-ch opts)
+         report! (fn [v] (when result (a/put! result v (fn [_] (a/close! result)))))
+         flow-p (promise)
+         take-next (fn take-next []
+                     (a/take! ch (fn [v]
+                                   (let [^EventLoop$Flow flow @flow-p]
+                                     (cond
+                                       (.isDone flow) nil
+                                       (nil? v) (.finish flow)
+                                       :else
+                                       (if-let [b (->buffer v)]
+                                         (try (.write flow b)
+                                              (catch IllegalStateException _ nil)) ; the flow ended meanwhile
+                                         (do (.cancel flow)
+                                             (a/close! ch)
+                                             (report! (c/invalid :send-chan (str "cannot send a value of type "
+                                                                                 (.getName (class v))))))))))))
+         handler (reify EventLoop$WriteHandler
+                   (onWritten [_ _] (take-next))
+                   (onEnd [_ flow] (report! (.bytesWritten flow)))
+                   (onError [_ _ e] (a/close! ch) (report! e)))]
+     (deliver flow-p (.send loop s o handler))
+     (take-next)
+     ch)))
+
+;; ------------------------------------------------------------------ connecting
+
+(defn- connect-handler [ch]
+  (reify EventLoop$ConnectHandler
+    (onConnected [_ s] (a/put! ch s (fn [ok] (when-not ok (.closeQuietly s)))))
+    (onError [_ e] (a/put! ch e))))
+
+(defn connect-chan
+  "Returns a promise-chan that gets a new socket connected to `saddr` (a sockaddr map or
+  SockAddr), or the SocketException (refused: :transient, :timeout-ms passed: :timeout);
+  a failed attempt's socket is closed. Does not block. Options: :type (:sock/stream),
+  :timeout-ms, :loop. If you close the promise-chan first, a socket that connects is closed."
+  ([saddr] (connect-chan saddr {}))
+  ([saddr opts]
+   (let [sa (addr/->native saddr :connect-chan)
+         type (c/->int :sock (get opts :type :sock/stream) :connect-chan)
+         o (flow-options :connect-chan opts)
+         ch (a/promise-chan)]
+     (.connect (the-loop opts) sa (int type) o (connect-handler ch))
+     ch)))
+
+(defn connect-ai-chan
+  "Returns a promise-chan that gets a socket connected to the first of `addrinfos` (maps or
+  AddrInfos, e.g. from `sockets.address/address-information`) that accepts, tried in order
+  (a transient error or timeout tries the next, as the egg's socket-connect/ai), or the last
+  SocketException. Does not block. Options: :timeout-ms (per address), :loop."
+  ([addrinfos] (connect-ai-chan addrinfos {}))
+  ([addrinfos opts]
+   (when-not (sequential? addrinfos)
+     (throw (c/invalid :connect-ai-chan (str "addrinfos must be a sequence, not " (pr-str addrinfos)))))
+   (let [ais (mapv addr/->addrinfo addrinfos)
+         o (flow-options :connect-ai-chan opts)
+         ch (a/promise-chan)]
+     (.connectAny (the-loop opts) ais o (connect-handler ch))
+     ch)))
