@@ -19,7 +19,9 @@
   (an IOException) whose ex-data is {:op :errno :errno-code :address :kind}, :kind one of
   :timeout :transient :unsupported :fatal :closed :interrupted :invalid :lookup."
   (:require [sockets.address :as addr]
-            [sockets.constants :as c])
+            [sockets.constants :as c]
+            [sockets.io :as sio]
+            [sockets.options :as o])
   (:import (java.nio ByteBuffer)
            (java.nio.charset StandardCharsets)
            (sockets Socket Socket$Received SockAddr)))
@@ -105,11 +107,23 @@
 (defn ^sockets.Socket socket
   "Returns a new socket of `family` (:af/inet, :af/inet6, :af/unix) and `type` (:sock/stream,
   :sock/dgram, :sock/raw), protocol 0 unless given. It is non-blocking and close-on-exec and
-  holds a file descriptor until `socket-close` (use `with-open`)."
-  ([family type] (socket family type 0))
-  ([family type protocol]
-   (Socket/open (c/->int :af family :socket) (c/->int :sock type :socket)
-                (c/->int :ipproto (or protocol 0) :socket))))
+  holds a file descriptor until `socket-close` (use `with-open`). An options map
+  (`{:so/reuseaddr true :so/rcvbuf 262144}`, see `sockets.options`), given after the protocol or
+  in its place, is validated before the socket exists and applied before it is returned; if
+  the kernel refuses one, the socket is closed again and the error raised."
+  ([family type] (socket family type 0 nil))
+  ([family type protocol-or-opts]
+   (if (map? protocol-or-opts)
+     (socket family type 0 protocol-or-opts)
+     (socket family type protocol-or-opts nil)))
+  ([family type protocol opts]
+   (when (seq opts) (o/check-options :socket opts))
+   (let [so (Socket/open (c/->int :af family :socket) (c/->int :sock type :socket)
+                         (c/->int :ipproto (or protocol 0) :socket))]
+     (when (seq opts)
+       (try (o/apply-options! so opts)
+            (catch Throwable t (.closeQuietly so) (throw t))))
+     so)))
 
 (defn socket-fileno "The socket's file descriptor number." [s] (.fileno (sock :socket-fileno s)))
 
@@ -128,17 +142,17 @@
 
 ;; ------------------------------------------------------------------ addresses (re-exported)
 
-(defmacro ^:private reexport
-  "Defines sockets.core/<name> as a function calling sockets.address/<name> through its var
-  (so instrumenting or redefining either works), with the same doc and arglists."
-  [& names]
+(defmacro ^:private reexport-from
+  "Defines sockets.core/<name> as a function calling <ns>/<name> through its var (so
+  instrumenting or redefining either works), with the same doc and arglists."
+  [target-ns & names]
   `(do ~@(for [n names]
-           (let [target (symbol "sockets.address" (name n))
+           (let [target (symbol (str target-ns) (name n))
                  m (meta (resolve target))]
              `(def ~(with-meta n {:doc (:doc m) :arglists (list 'quote (:arglists m))})
                 (fn [& args#] (apply ~target args#)))))))
 
-(reexport inet-address unix-address sockaddr? sockaddr-family sockaddr-address sockaddr-port
+(reexport-from sockets.address inet-address unix-address sockaddr? sockaddr-family sockaddr-address sockaddr-port
           sockaddr-path sockaddr->string string->sockaddr address-information addrinfo?
           addrinfo-family addrinfo-socktype addrinfo-protocol addrinfo-address addrinfo-canonname
           addrinfo-flags name-information)
@@ -388,3 +402,54 @@
      (.sendAll s bb (int (msg-flags op flags)) (int (or size 0)) (timeout-ms op *socket-send-timeout*))
      (advance! buf start end n)
      nil)))
+
+;; ------------------------------------------------------------------ socket options (sockets.options)
+
+(reexport-from sockets.options
+  so-reuse-address? so-debug? so-keep-alive? so-dont-route? so-broadcast? so-oob-inline?
+  so-accept-connections? so-send-buffer so-receive-buffer so-send-low-water so-receive-low-water
+  so-error so-type tcp-no-delay? tcp-no-push? tcp-no-options? tcp-keep-alive tcp-max-segment-size
+  ip-header-included? ip-type-of-service ip-time-to-live ipv6-v6-only?
+  set-so-reuse-address! set-so-debug! set-so-keep-alive! set-so-dont-route! set-so-broadcast!
+  set-so-oob-inline! set-so-send-buffer! set-so-receive-buffer! set-so-send-low-water!
+  set-so-receive-low-water! set-tcp-no-delay! set-tcp-no-push! set-tcp-no-options!
+  set-tcp-keep-alive! set-tcp-max-segment-size! set-ip-header-included! set-ip-type-of-service!
+  set-ip-time-to-live! set-ipv6-v6-only!
+  set-socket-option get-socket-option socket-options set-socket-options!)
+
+;; ------------------------------------------------------------------ ports (sockets.io)
+
+(defn port-parameters
+  "Returns the port parameters' current values as the map `sockets.io/io-ports` takes."
+  []
+  {:receive-buffer-size *socket-receive-buffer-size*
+   :send-buffer-size *socket-send-buffer-size*
+   :send-size *socket-send-size*
+   :receive-timeout *socket-receive-timeout*
+   :send-timeout *socket-send-timeout*})
+
+(defn socket-io-ports
+  "Returns [in out]: a java.io.InputStream and OutputStream over the connected socket `so`
+  (stream or datagram), with the egg's buffering: input in a buffer of
+  *socket-receive-buffer-size* bytes filled by one receive when empty; output unbuffered when
+  *socket-send-buffer-size* is nil, else sent in whole multiples of it; sends chunked by
+  *socket-send-size*. The parameters' values are taken now. Closing `in` shuts down the read
+  side, closing `out` flushes and shuts down the write side; the socket closes when both are
+  closed. Does not block."
+  [so]
+  (sio/io-ports so (port-parameters)))
+
+(defn socket-io-port->socket
+  "Returns the socket of a port (from socket-io-ports, or io/reader, io/writer, io/input-stream,
+  io/output-stream on a socket)."
+  [port]
+  (sio/socket-io-port->socket port))
+
+(defn socket-abandon-port
+  "Returns nil. Marks `port` abandoned: closing it will not shut down its side of the
+  connection; the socket is still closed once both ports are closed."
+  [port]
+  (sio/socket-abandon-port port))
+
+;; clojure.java.io on sockets reads the parameter vars when the streams are made (binding works)
+(alter-var-root #'sio/*port-config* (constantly port-parameters))

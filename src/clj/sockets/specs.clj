@@ -7,7 +7,8 @@
             [clojure.spec.test.alpha :as stest]
             [sockets.address :as addr]
             [sockets.constants :as c]
-            [sockets.gen :as sg])
+            [sockets.gen :as sg]
+            [sockets.impl.option-specs]) ; option value specs, registered under each option's keyword
   (:import (sockets SockAddr SocketException)))
 
 (defn- constant-spec [kind]

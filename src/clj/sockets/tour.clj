@@ -85,10 +85,56 @@
        (catch java.io.IOException e
          (show "receive with a 100 ms timeout" (select-keys (ex-data e) [:op :kind])))))
 
+(defn- tour-options []
+  (with-open [so (s/socket :af/inet :sock/stream {:tcp/nodelay true :so/reuseaddr true})]
+    (show "(socket :af/inet :sock/stream {...})" so)
+    (println "  (socket-options so)")
+    (doseq [[k v] (sort-by key (s/socket-options so))]
+      (println (format "    %-24s %s" k (pr-str (if (bytes? v) (vec v) v)))))
+    (s/set-socket-options! so {:so/rcvbuf 262144 :so/linger {:on? true :seconds 5}})
+    (show "after set-socket-options!" (s/socket-options so [:so/rcvbuf :so/linger]))))
+
+(defn- tour-async []
+  (let [a-chan (requiring-resolve 'sockets.async/accept-chan)
+        r-chan (requiring-resolve 'sockets.async/receive-chan)
+        s-chan (requiring-resolve 'sockets.async/send-chan)
+        <!! (requiring-resolve 'clojure.core.async/<!!)
+        >!! (requiring-resolve 'clojure.core.async/>!!)
+        close! (requiring-resolve 'clojure.core.async/close!)
+        thread-call (requiring-resolve 'clojure.core.async/thread-call)]
+    (with-open [l (s/socket :af/inet :sock/stream)]
+      (s/socket-bind l (s/inet-address "127.0.0.1" 0))
+      (s/socket-listen l 16)
+      (let [accepted (a-chan l {})
+            server (thread-call
+                    (fn []
+                      (when-let [c (<!! accepted)]
+                        (let [in (r-chan c {}) out (s-chan c {:close? true :shutdown-on-close? true})]
+                          (loop [] (let [v (<!! in)] (if (bytes? v) (do (>!! out v) (recur)) (close! out))))))))]
+        (with-open [c (s/socket :af/inet :sock/stream)]
+          (s/socket-connect c (s/socket-name l))
+          (s/socket-send-all c "echoed by channels")
+          (s/socket-shutdown c :shut/wr)
+          (show "one event-loop thread echoed" (String. ^bytes (s/socket-receive c 1024) "UTF-8")))
+        (close! accepted)
+        (<!! server)))))
+
+(defn- tour-gen []
+  (let [sample (requiring-resolve 'clojure.test.check.generators/sample)
+        sockaddr (requiring-resolve 'sockets.gen/sockaddr)
+        schedule (requiring-resolve 'sockets.gen/fault-schedule)]
+    (println "  (gen/sample (sockets.gen/sockaddr) 3)")
+    (doseq [m (sample (sockaddr) 3)] (println "   " (pr-str m)))
+    (println "  (gen/sample (sockets.gen/fault-schedule) 2)")
+    (doseq [m (sample (schedule) 2)] (println "   " (pr-str m)))
+    (println "  A fault proxy re-chunks traffic as scheduled: see README, \"Property-testing your network code\".")))
+
 (def ^:private extra-steps
-  ;; Steps contributed by other namespaces (options, streams, async, generators), each a
-  ;; [title ns-symbol fn-symbol]; a step whose namespace is not present is skipped.
-  [])
+  ;; [title fn]: steps that need more than sockets.core
+  [["Socket options as a keyword map" tour-options]
+   ["Streams: a line protocol over io/reader and io/writer" (fn [] ((requiring-resolve 'sockets.impl.io-tour/line-protocol)))]
+   ["core.async: an echo served by channels on one event loop" tour-async]
+   ["Generators for property-testing network code" tour-gen]])
 
 (defn run
   "Prints the tour. Returns nil."
@@ -103,10 +149,9 @@
         path (str dir "/echo.sock")]
     (try (tour-stream "A unix socket exchange" (s/unix-address path))
          (finally (.delete (File. path)) (.delete dir))))
-  (doseq [[title ns-sym fn-sym] extra-steps]
-    (when-let [f (try (requiring-resolve (symbol (str ns-sym) (str fn-sym))) (catch Exception _ nil))]
-      (section title)
-      (f)))
+  (doseq [[title f] extra-steps]
+    (section title)
+    (f))
   (tour-errors)
   (println)
   (println "More: README.md; (require '[sockets.core :as s]) at the REPL.")

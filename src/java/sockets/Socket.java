@@ -109,6 +109,11 @@ public final class Socket implements Closeable {
      * or the socket is closed, or the thread is interrupted. Returns revents.
      */
     static int await(Fd owner, int fdn, short events, long deadline, String op, String what) throws SocketException {
+        if (EventLoop.onVirtualThread()) {
+            // park on the shared event loop instead of pinning the carrier in a native poll
+            int r = EventLoop.shared().awaitFd(owner, fdn, events, deadline, op, what);
+            if (r >= 0) return r;
+        }
         Scratch sc = Scratch.get();
         Pointer pfd = sc.pollfd;
         for (;;) {
@@ -511,6 +516,12 @@ public final class Socket implements Closeable {
             }
         } finally { fd.release(); }
     }
+
+    /**
+     * Returns a new pair of i/o ports over this connected socket (the egg's socket-i/o-ports),
+     * with the parameters in {@code config} ({@link SocketPorts.Config#DEFAULTS}: the egg's).
+     */
+    public SocketPorts ioPorts(SocketPorts.Config config) throws SocketException { return SocketPorts.open(this, config); }
 
     // ---------------------------------------------------------------- options
 

@@ -82,7 +82,7 @@ public class SocketException extends IOException implements IExceptionInfo {
             case "ECONNREFUSED": case "ETIMEDOUT": case "ENETUNREACH": case "EHOSTUNREACH": case "ENETDOWN":
                 return Kind.TRANSIENT;
             case "ENOPROTOOPT": case "EPROTONOSUPPORT": case "EAFNOSUPPORT": case "ESOCKTNOSUPPORT":
-            case "EOPNOTSUPP": case "EPFNOSUPPORT":
+            case "EOPNOTSUPP": case "ENOTSUP": case "EPFNOSUPPORT":
                 return Kind.UNSUPPORTED;
             case "EBADF":
                 return Kind.CLOSED;
