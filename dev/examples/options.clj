@@ -1,0 +1,13 @@
+(ns examples.options
+  "Socket options as keyword maps."
+  (:require [sockets.core :as s]))
+
+(defn run
+  "Creates a socket with options, changes some, returns what it reads back."
+  []
+  (with-open [so (s/socket :af/inet :sock/stream {:so/reuseaddr true :tcp/nodelay true})]
+    (s/set-socket-options! so {:so/keepalive true :so/linger {:on? true :seconds 3}})
+    (assoc (s/socket-options so [:so/reuseaddr :tcp/nodelay :so/keepalive :so/linger])
+           :so-type (s/so-type so))))
+
+(comment (run))
