@@ -20,8 +20,10 @@
              :dev {:source-paths ["dev"]}
              :repl {:dependencies [[nrepl/nrepl "1.3.1"]]}
              ;; AOT output kept apart, so stale compiled namespaces never shadow src/ in target/classes
-             :uberjar {:aot [sockets.cli] :target-path "target/uberjar"}}
+             :uberjar {:aot [sockets.cli] :target-path "target/uberjar"}
+             ;; `lein bench`: bench/ (sockets.bench, C programs in bench/c) is only on this profile's path
+             :bench {:source-paths ["bench"]}}
   :test-selectors {:default (complement :slow)
                    :slow :slow
                    :all (constantly true)}
-  :aliases {"bench" ["run" "-m" "sockets.bench"]})
+  :aliases {"bench" ["with-profile" "+bench" "run" "-m" "sockets.bench"]})
