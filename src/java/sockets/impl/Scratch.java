@@ -1,5 +1,6 @@
 package sockets.impl;
 
+import java.nio.ByteBuffer;
 import jnr.ffi.Memory;
 import jnr.ffi.Pointer;
 
@@ -13,6 +14,9 @@ public final class Scratch {
     public static final int ADDR_SIZE = 128;
     /** Bytes for an option value (getsockopt/setsockopt). */
     public static final int OPT_SIZE = 256;
+
+    /** Largest heap transfer copied through {@link #io}; larger ones are pinned instead. */
+    public static final int IO_MAX = 64 * 1024;
 
     /** The sockaddr region. */
     public final Pointer addr;
@@ -30,6 +34,23 @@ public final class Scratch {
         len = Memory.allocateDirect(Native.RUNTIME, 8, true);
         pollfd = Memory.allocateDirect(Native.RUNTIME, 8, true);
         opt = Memory.allocateDirect(Native.RUNTIME, OPT_SIZE, true);
+    }
+
+    private ByteBuffer io;
+
+    /**
+     * This thread's direct transfer buffer, at least {@code n} bytes ({@code n <= IO_MAX}),
+     * position 0 and limit {@code n}. Allocated on first use and grown by powers of two (at
+     * least 4 KiB), so a thread that only moves small messages holds little native memory.
+     */
+    public ByteBuffer io(int n) {
+        ByteBuffer b = io;
+        if (b == null || b.capacity() < n) {
+            int cap = Math.max(4096, Integer.highestOneBit(Math.max(1, n - 1)) << 1);
+            io = b = ByteBuffer.allocateDirect(Math.min(cap, IO_MAX));
+        }
+        b.clear().limit(n);
+        return b;
     }
 
     private static final ThreadLocal<Scratch> LOCAL = ThreadLocal.withInitial(Scratch::new);
