@@ -26,7 +26,7 @@
            (java.nio.file Files Paths)
            (java.util.concurrent CountDownLatch)
            (java.util.concurrent.atomic AtomicBoolean)
-           (sockets Socket)))
+           (sockets EventLoop EventLoop$Flow EventLoop$Options EventLoop$ReadHandler EventLoop$WriteHandler Socket)))
 
 (set! *warn-on-reflection* true)
 
@@ -596,6 +596,33 @@
    :impls {:nio (fn [pl ms] (/ (async-echo-run nio-selector-echo pl ms) 1000.0))
            :lib (fn [pl ms] (/ (async-echo-run async-echo pl ms) 1000.0))}})
 
+(defn- loop-echo
+  "An echo server on sockets.EventLoop's handlers directly (no core.async): each chunk received
+  is written back from the loop thread, so no thread hand-off at all. Returns [address stop-fn]."
+  []
+  (let [l (lib-listener)
+        ^EventLoop lp (sa/event-loop)
+        opts (EventLoop$Options.)
+        {:keys [address port]} (sc/socket-name l)
+        serve (fn [^Socket s]
+                (sc/set-tcp-no-delay! s true)
+                (let [out (.send lp s (.closeSocket (EventLoop$Options.) true)
+                                 (reify EventLoop$WriteHandler
+                                   (onWritten [_ _])
+                                   (onEnd [_ _])
+                                   (onError [_ _ _])))]
+                  (.receive lp s opts
+                            (reify EventLoop$ReadHandler
+                              (onItem [_ _ item] (.write out (ByteBuffer/wrap ^bytes item)) true)
+                              (onEnd [_ _] (.finish out))
+                              (onError [_ _ _] (.cancel out))))))
+        acc (.accept lp l opts
+                     (reify EventLoop$ReadHandler
+                       (onItem [_ _ s] (serve s) true)
+                       (onEnd [_ _])
+                       (onError [_ _ _])))]
+    [(InetSocketAddress. ^String address (int port)) (fn [] (.cancel ^EventLoop$Flow acc) (.closeQuietly l))]))
+
 (defn- nio-blocking-echo []
   (let [ss (ServerSocketChannel/open)
         _ (.bind ss loopback 16)
@@ -637,6 +664,14 @@
    :placements [{:name "one CPU (process)" :server "0" :client "0"} {:name "both CPUs (process)" :server "0-1" :client "0-1"}]
    :impls {:nio (fn [pl ms] (async-rtt-run nio-blocking-echo pl ms))
            :lib (fn [pl ms] (async-rtt-run async-echo pl ms))}})
+
+(def loop-pingpong-row
+  {:key "loop-pingpong"
+   :scenario "ping-pong 1 B RTT: echo on EventLoop handlers (no core.async) vs NIO blocking echo thread"
+   :unit "us" :lower? true
+   :placements (:placements async-pingpong-row)
+   :impls {:nio (fn [pl ms] (async-rtt-run nio-blocking-echo pl ms))
+           :lib (fn [pl ms] (async-rtt-run loop-echo pl ms))}})
 
 ;; ------------------------------------------------------------------ 7. idle connections
 
@@ -764,7 +799,7 @@
   [(pingpong-row 1) (pingpong-row 64) (bulk-row false) (bulk-row true)
    (ports-row {:receive-buffer-size 4096 :send-size 16384} "egg defaults: 4 KiB input buffer, 16 KiB send size")
    (ports-row {:receive-buffer-size chunk-size :send-size chunk-size} "64 KiB buffer and send size")
-   udp-row accept-row async-pingpong-row async-echo-row])
+   udp-row accept-row async-pingpong-row loop-pingpong-row async-echo-row])
 
 (defn- machine []
   (let [cpu (some #(when (str/starts-with? % "model name") (str/trim (second (str/split % #":" 2))))
