@@ -1,7 +1,7 @@
 (ns sockets.bench
   "Benchmarks: this library against plain Java NIO (and small C programs, the limit) in one JVM
   run, on loopback. Run with `lein bench` (full, a few minutes) or `lein bench --quick` (a smoke
-  run of about 10-20 s). Options:
+  run: about 14 s of measuring, figures only prove it runs). Options:
     --quick          short rounds, small transfers (CI smoke)
     --only a,b       only the scenarios whose key contains one of these words (see `scenarios`)
     --rounds N       measured rounds per row (default 5, quick 2)
@@ -34,11 +34,11 @@
 
 (def full-config
   {:rounds 5 :ms 1000 :warm-ms 1000 :bulk-bytes (* 1024 1024 1024) :bulk-ms 5000
-   :conns 1000 :idle 8000})
+   :conns 1000 :idle 8000 :driver-warm-ms 200})
 
 (def quick-config
-  {:rounds 2 :ms 120 :warm-ms 150 :bulk-bytes (* 32 1024 1024) :bulk-ms 1000
-   :conns 100 :idle 300})
+  {:rounds 2 :ms 50 :warm-ms 50 :bulk-bytes (* 16 1024 1024) :bulk-ms 500
+   :conns 100 :idle 300 :driver-warm-ms 30})
 
 (def ^:dynamic *cfg* full-config)
 
@@ -550,7 +550,7 @@
                   (.configureBlocking c false)
                   (.register c sel SelectionKey/OP_READ (long-array 1))
                   (.clear msg) (while (.hasRemaining msg) (.write c msg)))
-                (let [warm-end (+ (System/nanoTime) (* 200000000))
+                (let [warm-end (+ (System/nanoTime) (* 1000000 (long (cfg :driver-warm-ms))))
                       end (+ warm-end (* 1000000 ms))]
                   (loop [count 0 t0 0]
                     (let [now (System/nanoTime)]
