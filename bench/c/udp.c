@@ -1,10 +1,12 @@
 /* UDP 64-byte datagrams over loopback, connected sockets; counts datagrams received.
-   usage: udp MILLIS CPU_RECEIVER CPU_SENDER
+   usage: udp MILLIS CPU_RECEIVER CPU_SENDER [BATCH]
+   BATCH > 1: recvmmsg/sendmmsg with BATCH datagrams per call.
    prints: received_per_second received */
 #include "common.h"
 #include <stdatomic.h>
 
-static int recv_cpu, rfd;
+static int recv_cpu, rfd, batch = 1;
+#define MAXB 64
 static long long received;
 static atomic_int done;
 static int64_t t_last;
@@ -12,6 +14,28 @@ static int64_t t_last;
 static void *receiver(void *arg) {
   (void)arg;
   pin(recv_cpu);
+  if (batch > 1) {
+    static char bufs[MAXB][2048];
+    struct mmsghdr msgs[MAXB];
+    struct iovec iov[MAXB];
+    memset(msgs, 0, sizeof msgs);
+    for (int i = 0; i < batch; i++) {
+      iov[i].iov_base = bufs[i];
+      iov[i].iov_len = sizeof bufs[i];
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    for (int end = 0; !end;) {
+      int n = recvmmsg(rfd, msgs, (unsigned)batch, MSG_WAITFORONE, NULL);
+      if (n < 0) { if (errno == EINTR) continue; die("recvmmsg"); }
+      for (int i = 0; i < n; i++) {
+        if (msgs[i].msg_len == 1) end = 1; else received++;
+      }
+    }
+    t_last = now_ns();
+    atomic_store(&done, 1);
+    return NULL;
+  }
   char buf[2048];
   for (;;) {
     ssize_t r = recv(rfd, buf, sizeof buf, 0);
@@ -37,7 +61,9 @@ static int udp_socket(struct sockaddr_in *addr) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) { fprintf(stderr, "usage: udp MILLIS CPU_RECEIVER CPU_SENDER\n"); return 2; }
+  if (argc != 4 && argc != 5) { fprintf(stderr, "usage: udp MILLIS CPU_RECEIVER CPU_SENDER [BATCH]\n"); return 2; }
+  if (argc == 5) batch = atoi(argv[4]);
+  if (batch < 1 || batch > MAXB) { fprintf(stderr, "BATCH must be 1-%d\n", MAXB); return 2; }
   int64_t millis = atoll(argv[1]);
   recv_cpu = atoi(argv[2]);
   pin(atoi(argv[3]));
@@ -51,7 +77,15 @@ int main(int argc, char **argv) {
   char buf[64];
   memset(buf, 'x', sizeof buf);
   int64_t t0 = now_ns(), end = t0 + millis * 1000000LL;
-  while (now_ns() < end) send(sfd, buf, sizeof buf, 0);
+  if (batch > 1) {
+    struct mmsghdr msgs[MAXB];
+    struct iovec iov = { buf, sizeof buf };
+    memset(msgs, 0, sizeof msgs);
+    for (int i = 0; i < batch; i++) { msgs[i].msg_hdr.msg_iov = &iov; msgs[i].msg_hdr.msg_iovlen = 1; }
+    while (now_ns() < end) sendmmsg(sfd, msgs, (unsigned)batch, 0);
+  } else {
+    while (now_ns() < end) send(sfd, buf, sizeof buf, 0);
+  }
   while (!atomic_load(&done)) { send(sfd, buf, 1, 0); usleep(1000); }
   pthread_join(t, NULL);
   printf("%.0f %lld\n", received * 1e9 / (double)(t_last - t0), received);

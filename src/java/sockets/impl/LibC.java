@@ -51,6 +51,13 @@ public interface LibC {
     @ssize_t long send(int fd, @Pinned @In ByteBuffer buf, @size_t long len, int flags);
     /** sendto(2). */
     @ssize_t long sendto(int fd, @Pinned @In ByteBuffer buf, @size_t long len, int flags, Pointer addr, int addrlen);
+    /**
+     * recvmmsg(2) (Linux): up to {@code vlen} datagrams into an array of struct mmsghdr; returns
+     * how many arrived. {@code timeout} (a struct timespec) may be null.
+     */
+    int recvmmsg(int fd, Pointer msgvec, int vlen, int flags, Pointer timeout);
+    /** sendmmsg(2) (Linux): up to {@code vlen} datagrams from an array of struct mmsghdr; returns how many were sent. */
+    int sendmmsg(int fd, Pointer msgvec, int vlen, int flags);
     /** poll(2); nfds_t is passed as a machine word, which is right for both its 32- and 64-bit forms. */
     int poll(Pointer fds, @size_t long nfds, int timeout);
     /** fcntl(2) with an int argument. */

@@ -173,6 +173,8 @@ public final class Native {
         @Override public int getsockopt(int fd, int level, int name, Pointer value, Pointer len) { return raw.getsockopt(fd, level, name, value, len); }
         @Override public int setsockopt(int fd, int level, int name, Pointer value, int len) { return raw.setsockopt(fd, level, name, value, len); }
         @Override public int shutdown(int fd, int how) { return raw.shutdown(fd, how); }
+        @Override public int recvmmsg(int fd, Pointer msgvec, int vlen, int flags, Pointer timeout) { return raw.recvmmsg(fd, msgvec, vlen, flags, timeout); }
+        @Override public int sendmmsg(int fd, Pointer msgvec, int vlen, int flags) { return raw.sendmmsg(fd, msgvec, vlen, flags); }
         @Override public int poll(Pointer fds, long nfds, int timeout) { return raw.poll(fds, nfds, timeout); }
         @Override public int fcntl(int fd, int cmd, int arg) { return raw.fcntl(fd, cmd, arg); }
         @Override public int getaddrinfo(String node, String service, Pointer hints, PointerByReference res) { return raw.getaddrinfo(node, service, hints, res); }
