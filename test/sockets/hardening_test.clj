@@ -20,9 +20,9 @@
 (use-fixtures :once u/fd-fixture)
 
 (def ^:private stress-fraction
-  "SOCKETS_STRESS as a fraction of the full counts (default 0.1: the namespace stays fast)."
+  "SOCKETS_STRESS as a fraction of the full counts (default 1.0: the full counts; CI may lower it)."
   (let [v (System/getenv "SOCKETS_STRESS")]
-    (or (try (some-> v Double/parseDouble) (catch NumberFormatException _ nil)) 0.1)))
+    (or (try (some-> v Double/parseDouble) (catch NumberFormatException _ nil)) 1.0)))
 
 (defn- stress
   "The full count n scaled by SOCKETS_STRESS, at least 1."
@@ -108,3 +108,114 @@
       (binding [clojure.test/report (fn [m] (swap! reports conj m))]
         (u/with-fd-check (with-open [_ (s/socket :af/inet :sock/stream)])))
       (is (= [:pass] (map :type @reports))))))
+
+;; ------------------------------------------------------------------ close/use races
+
+(def ^:private race-ops [:receive :send :accept :connect :option-get :option-set :socket-name])
+
+(defn- file-churner
+  "Starts a thread that until `stop` keeps opening temp files in `dir`, writing a marker, holding
+  them briefly (so their fd numbers are live while sockets close), then checking each reads back
+  exactly its marker. Returns a future of {:files n :bad [...]}."
+  [^File dir ^AtomicBoolean stop]
+  (future
+    (loop [n 0 bad []]
+      (if (or (.get stop) (> (count bad) 10))
+        {:files n :bad bad}
+        (let [f (io/file dir (str "f" (mod n 32)))
+              marker (.getBytes (str "FILE-" n "-MARKER") "US-ASCII")
+              r (try
+                  (with-open [raf (RandomAccessFile. f "rw")]
+                    (.setLength raf 0)
+                    (.write raf marker)
+                    (dotimes [_ 20] (Thread/onSpinWait))
+                    (.seek raf 0)
+                    (let [back (byte-array (.length raf))]
+                      (.readFully raf back)
+                      (when-not (java.util.Arrays/equals back marker)
+                        (str f " holds " (pr-str (String. back "ISO-8859-1"))))))
+                  (catch Throwable t (str f ": " t)))]
+          (recur (inc n) (cond-> bad r (conj r))))))))
+
+(def ^:private ping (.getBytes "PING-FROM-PEER" "US-ASCII"))
+
+(defn- race-once
+  "One close racing `op` on a fresh socket. Returns {:op :result} where result is :ok, a kind,
+  or a description of what went wrong."
+  [op ^Socket shared-listener ^ExecutorService pool]
+  (let [laddr (s/socket-name shared-listener)
+        [target peer] (case op
+                        (:receive :send :option-get :option-set :socket-name) (u/connected-pair shared-listener)
+                        :accept [(u/listener) nil]
+                        :connect [(s/socket :af/inet :sock/stream) nil])
+        gate (CountDownLatch. 1)
+        spin (long (rand-int 400))
+        work (fn []
+               (.await gate)
+               (try
+                 (binding [s/*socket-receive-timeout* 10000 s/*socket-send-timeout* 10000
+                           s/*socket-accept-timeout* 10000 s/*socket-connect-timeout* 10000]
+                   (case op
+                     :receive (let [^bytes b (s/socket-receive target 64)]
+                                (if (or (zero? (alength b)) (java.util.Arrays/equals b ^bytes ping))
+                                  :ok
+                                  (str "received foreign bytes " (pr-str (String. b "ISO-8859-1")))))
+                     :send (do (s/socket-send target ping) :ok)
+                     :accept (do (some-> (s/socket-accept target) s/socket-close) :ok)
+                     :connect (do (s/socket-connect target laddr) :ok)
+                     :option-get (do (s/so-keep-alive? target) (s/so-receive-buffer target) :ok)
+                     :option-set (do (s/set-so-keep-alive! target true) (s/set-tcp-no-delay! target true) :ok)
+                     :socket-name (if (= (:port (s/socket-name target)) nil) "no name" :ok)))
+                 (catch SocketException e
+                   (let [d (ex-data e)] (if (= :closed (:kind d)) :closed (str "error " (pr-str d)))))
+                 (catch Throwable t (str "threw " t))))
+          closer (fn []
+                   (.await gate)
+                   (dotimes [_ spin] (Thread/onSpinWait))
+                   (s/socket-close target))]
+    (when (= op :receive) (when (zero? (rand-int 2)) (s/socket-send peer ping)))
+    (let [^Future fw (.submit pool ^Callable work)
+          ^Future fc (.submit pool ^Callable closer)]
+      (.countDown gate)
+      (let [r (try (.get fw 5 TimeUnit/SECONDS)
+                   (catch TimeoutException _ (s/socket-close* target) "waiter not woken within 5 s"))]
+        (try (.get fc 5 TimeUnit/SECONDS) (catch Throwable t (str "close failed " t)))
+        (when peer (s/socket-close* peer))
+        (s/socket-close* target)
+        {:op op :result r}))))
+
+(defn- drain! [^Socket l]
+  (loop [i 0]
+    (when (and (< i 1000) (s/socket-accept-ready? l))
+      (s/socket-close* (binding [s/*socket-accept-timeout* 0] (try (s/socket-accept l) (catch Exception _ nil))))
+      (recur (inc i)))))
+
+(deftest close-races-use
+  ;; Full count 10,000 (SOCKETS_STRESS=1). While racing, a thread churns temp files (their fd
+  ;; numbers are the ones sockets just gave back): no file may ever read back anything but its
+  ;; own marker, no socket op may fail with anything but :closed.
+  (let [n (stress 10000)
+        pool (Executors/newFixedThreadPool 2)
+        stop (AtomicBoolean. false)
+        t0 (System/nanoTime)]
+    (u/with-temp-dir [dir]
+      (with-open [l (u/listener)]
+        (let [churn (file-churner dir stop)
+              results (try
+                        (vec (for [i (range n)]
+                               (let [r (race-once (race-ops (mod i (count race-ops))) l pool)]
+                                 (when (zero? (mod i 50)) (drain! l))
+                                 r)))
+                        (finally (.set stop true) (drain! l) (.shutdown pool)
+                                 (.awaitTermination pool 10 TimeUnit/SECONDS)))
+              {:keys [files bad]} @churn
+              by-op (update-vals (group-by :op results) #(frequencies (map :result %)))
+              wrong (remove #(#{:ok :closed} (:result %)) results)]
+          (println (format "close-races-use: %d races in %.0f ms, %d files churned; outcomes %s"
+                           n (ms-since t0) files (pr-str by-op)))
+          (is (= n (count results)))
+          (is (empty? wrong) (str "unexpected outcomes: " (pr-str (take 10 wrong))))
+          (is (empty? bad) (str "files touched by socket calls: " (pr-str bad)))
+          (is (pos? files))
+          ;; the race is real: some calls were cut off by the close
+          (is (pos? (count (filter #(= :closed (:result %)) results)))))))))
