@@ -219,3 +219,131 @@
           (is (pos? files))
           ;; the race is real: some calls were cut off by the close
           (is (pos? (count (filter #(= :closed (:result %)) results)))))))))
+
+;; ------------------------------------------------------------------ thread interrupt
+
+(defn- blocked-in-native?
+  "True when thread t is waiting inside the library (in Socket's wait loop)."
+  [^Thread t]
+  (boolean (some #(and (= "sockets.Socket" (.getClassName ^StackTraceElement %))
+                       (#{"await" "backOff"} (.getMethodName ^StackTraceElement %)))
+                 (.getStackTrace t))))
+
+(defn- await-blocked!
+  "Waits (bounded: 5 s) until thread t is blocked in the library."
+  [^Thread t]
+  (let [deadline (+ (System/currentTimeMillis) 5000)]
+    (while (and (not (blocked-in-native? t)) (< (System/currentTimeMillis) deadline))
+      (Thread/onSpinWait))
+    (blocked-in-native? t)))
+
+(defn- interrupt-blocked
+  "Runs f on a new thread, waits until it blocks in the library, interrupts it and returns
+  {:kind :ms (interrupt to wake) :interrupted? (its status after)}."
+  [f]
+  (let [out (promise)
+        t (Thread. ^Runnable (fn []
+                               (let [k (ex-kind f)]
+                                 (deliver out {:kind k :at (System/nanoTime)
+                                               :interrupted? (.isInterrupted (Thread/currentThread))}))))]
+    (.start t)
+    (is (await-blocked! t) "the thread blocked in the library")
+    (let [t0 (System/nanoTime)]
+      (.interrupt t)
+      (let [r (deref out 5000 {:kind :not-woken :at (System/nanoTime)})]
+        (.join t 5000)
+        (assoc r :ms (/ (- (long (:at r)) t0) 1e6))))))
+
+(deftest interrupt-wakes-blocked-calls
+  ;; documented: receive and accept leave the socket open (and usable); a connect that is
+  ;; interrupted fails like any failed connect, closing its socket (as in the egg)
+  (with-open [l (u/listener)]
+    (testing "receive"
+      (let [[c a] (u/connected-pair l)]
+        (try
+          (let [r (interrupt-blocked #(binding [s/*socket-receive-timeout* 10000] (s/socket-receive a 10)))]
+            (is (= :interrupted (:kind r)))
+            (is (< (:ms r) 100) (str "woke after " (:ms r) " ms"))
+            (is (:interrupted? r) "the interrupt status stays set")
+            (is (not (.isClosed ^Socket a)))
+            (s/socket-send c "after")
+            (is (= "after" (String. ^bytes (s/socket-receive a 10) "UTF-8"))))
+          (finally (s/socket-close* c) (s/socket-close* a)))))
+    (testing "accept"
+      (let [r (interrupt-blocked #(binding [s/*socket-accept-timeout* 10000] (s/socket-accept l)))]
+        (is (= :interrupted (:kind r)))
+        (is (< (:ms r) 100) (str "woke after " (:ms r) " ms"))
+        (is (not (.isClosed l)))
+        (let [[c a] (u/connected-pair l)] (s/socket-close c) (s/socket-close a))))
+    (testing "connect (to a full-backlog listener: the SYN is dropped)"
+      (with-open [full (s/socket :af/inet :sock/stream)]
+        (s/socket-bind full (s/inet-address "127.0.0.1" 0))
+        (s/socket-listen full 0)
+        (let [target (s/socket-name full)
+              fillers (vec (repeatedly 2 #(s/socket :af/inet :sock/stream)))]
+          (try
+            (doseq [f fillers] (ex-kind #(binding [s/*socket-connect-timeout* 200] (s/socket-connect f target))))
+            (let [so (s/socket :af/inet :sock/stream)
+                  r (interrupt-blocked #(binding [s/*socket-connect-timeout* 10000] (s/socket-connect so target)))]
+              (is (= :interrupted (:kind r)))
+              (is (< (:ms r) 100) (str "woke after " (:ms r) " ms"))
+              (is (.isClosed so) "a failed connect closes its socket"))
+            (finally (run! s/socket-close* fillers))))))))
+
+;; ------------------------------------------------------------------ fd reuse
+
+(deftest fd-reuse-after-gc
+  (let [s1 (udp-socket)
+        n1 (s/socket-fileno s1)
+        _ (s/socket-close s1)
+        s2 (udp-socket)
+        weak (java.lang.ref.WeakReference. s1)]
+    (try
+      (is (= n1 (s/socket-fileno s2)) "the kernel handed out the same number")
+      ;; drop s1 (the local is cleared: only the weak reference is left) and collect it
+      (let [deadline (+ (System/currentTimeMillis) 5000)]
+        (loop [] (System/gc) (System/runFinalization)
+              (when (and (.get weak) (< (System/currentTimeMillis) deadline)) (recur))))
+      (println "fd-reuse-after-gc: s1 collected:" (nil? (.get weak)))
+      (with-open [v (udp-socket)]
+        (s/socket-send-to v "still mine" (s/socket-name s2))
+        (let [^bytes b (binding [s/*socket-receive-timeout* 5000] (s/socket-receive s2 100))]
+          (is (= "still mine" (String. b "UTF-8"))))
+        (is (s/so-type s2)))
+      (finally (s/socket-close s2)))))
+
+;; ------------------------------------------------------------------ UDP rules
+
+(deftest udp-rules
+  (with-open [u (udp-socket) v (udp-socket)]
+    (binding [s/*socket-receive-timeout* 5000]
+      (let [to (s/socket-name u)]
+        (testing "a datagram longer than the buffer is truncated, the rest is gone"
+          (s/socket-send-to v (byte-array (map unchecked-byte (range 1000))) to)
+          (s/socket-send-to v "next" to)
+          (let [b (byte-array 100)]
+            (is (= 100 (s/socket-receive! u b)))
+            (is (= (map unchecked-byte (range 100)) (seq b))))
+          (is (= "next" (String. ^bytes (s/socket-receive u 2000) "UTF-8"))))
+        (testing "a zero-length datagram is not end of stream"
+          (s/socket-send-to v (byte-array 0) to)
+          (is (= 0 (alength ^bytes (s/socket-receive u 100))))
+          (is (not (.isClosed u)))
+          (s/socket-send-to v "after zero" to)
+          (is (= "after zero" (String. ^bytes (s/socket-receive u 100) "UTF-8"))))
+        (testing "the largest UDP/IPv4 datagram goes; one byte more is EMSGSIZE"
+          (is (= 65507 (s/socket-send-to v (byte-array 65507) to)))
+          (is (= 65507 (alength ^bytes (s/socket-receive u 70000))))
+          (is (= {:kind :fatal :errno :EMSGSIZE}
+                 (select-keys (err-data #(s/socket-send-to v (byte-array 65508) to)) [:kind :errno])))))))
+  (testing "connected UDP to a closed port: ECONNREFUSED on a later receive"
+    (with-open [v (udp-socket)]
+      (let [g (udp-socket)
+            gone (s/socket-name g)]
+        (s/socket-close g)
+        (s/socket-connect v gone)
+        (s/socket-send v "anyone?")
+        (is (= {:kind :transient :errno :ECONNREFUSED}
+               (select-keys (err-data #(binding [s/*socket-receive-timeout* 5000] (s/socket-receive v 10)))
+                            [:kind :errno])))
+        (is (not (.isClosed v)) "the socket stays open")))))
