@@ -347,3 +347,40 @@
                (select-keys (err-data #(binding [s/*socket-receive-timeout* 5000] (s/socket-receive v 10)))
                             [:kind :errno])))
         (is (not (.isClosed v)) "the socket stays open")))))
+
+;; ------------------------------------------------------------------ child JVMs
+
+(defn- run-child
+  "Runs test/sockets/child/<script> in a child JVM (this JVM's java and classpath), with
+  `prefix` (a command such as prlimit) before java. Returns {:exit :out :err}, waiting at most
+  120 s (then the child is killed and :exit is :timeout)."
+  [prefix script & args]
+  (let [java (str (io/file (System/getProperty "java.home") "bin" "java"))
+        cmd (concat prefix [java "-cp" (System/getProperty "java.class.path") "clojure.main"
+                            (str "test/sockets/child/" script)] args)
+        out (File/createTempFile "child" ".out")
+        err (File/createTempFile "child" ".err")]
+    (try
+      (let [p (-> (ProcessBuilder. ^java.util.List (vec cmd))
+                  (.redirectOutput out) (.redirectError err) (.start))
+            done (.waitFor p 120 TimeUnit/SECONDS)]
+        (when-not done (.destroyForcibly p) (.waitFor p 10 TimeUnit/SECONDS))
+        {:exit (if done (.exitValue p) :timeout) :out (slurp out) :err (slurp err)})
+      (finally (.delete out) (.delete err)))))
+
+(defn- child-edn [{:keys [out]}]
+  (some-> (last (remove str/blank? (str/split-lines out))) read-string))
+
+(deftest no-sigpipe
+  (testing "control: with SIGPIPE at SIG_DFL, a raw send(2) without MSG_NOSIGNAL kills the child"
+    (let [r (run-child nil "sigpipe.clj" "control")]
+      (is (= 141 (:exit r)) (str "128 + SIGPIPE expected; " (pr-str r)))))
+  (testing "the library never raises SIGPIPE"
+    (let [r (run-child nil "sigpipe.clj")
+          {:keys [sigpipe-ignored results]} (child-edn r)]
+      (is (= 0 (:exit r)) (pr-str r))
+      (is (false? sigpipe-ignored))
+      (is (= 9 (count results)))
+      (doseq [[k v] results]
+        (is (contains? #{{:kind :fatal :errno :EPIPE} {:kind :fatal :errno :ECONNRESET}} v) (str k " -> " v)))
+      (println "no-sigpipe:" (pr-str results)))))
