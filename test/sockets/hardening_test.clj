@@ -3,6 +3,7 @@
   close-on-exec, faults on the wire and hostile input. Stress counts scale with the env var
   SOCKETS_STRESS (a fraction of the full counts; see `stress`)."
   (:require [clojure.java.io :as io]
+            [clojure.java.shell]
             [clojure.set :as set]
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing use-fixtures]]
@@ -384,3 +385,18 @@
       (doseq [[k v] results]
         (is (contains? #{{:kind :fatal :errno :EPIPE} {:kind :fatal :errno :ECONNRESET}} v) (str k " -> " v)))
       (println "no-sigpipe:" (pr-str results)))))
+
+(deftest descriptor-exhaustion
+  (let [prefix (if (zero? (:exit (clojure.java.shell/sh "sh" "-c" "command -v prlimit")))
+                 ["prlimit" "--nofile=256:256"]
+                 ["bash" "-c" "ulimit -n 256 && exec \"$0\" \"$@\""])
+        r (run-child prefix "emfile.clj")
+        {:keys [fillers base after full recovered] :as d} (child-edn r)]
+    (println "descriptor-exhaustion:" (pr-str d))
+    (is (= 0 (:exit r)) (pr-str r))
+    (is (< 100 fillers 256) "the limit was reached by filling the table")
+    (doseq [op [:socket :accept :connect-ai]]
+      (is (= {:kind :fatal :errno :EMFILE} (select-keys (full op) [:kind :errno])) (str op " " (full op)))
+      (is (str/includes? (str (:message (full op))) "too many open files") (str op))
+      (is (= {:result :no-error} (recovered op)) (str op " after fds were freed")))
+    (is (= base after) "no fd leaked")))
