@@ -400,3 +400,59 @@
       (is (str/includes? (str (:message (full op))) "too many open files") (str op))
       (is (= {:result :no-error} (recovered op)) (str op " after fds were freed")))
     (is (= base after) "no fd leaked")))
+
+;; ------------------------------------------------------------------ close-on-exec
+
+(def ^:private ^jnr.posix.POSIX posix (delay (jnr.posix.POSIXFactory/getNativePOSIX)))
+
+(defn- cloexec? [^long fd]
+  (let [fl (.fcntl ^jnr.posix.POSIX @posix (int fd) jnr.constants.platform.Fcntl/F_GETFD)]
+    (and (>= fl 0) (pos? (bit-and fl 1))))) ; FD_CLOEXEC
+
+(defn- spawn-and-list-fds
+  "posix_spawnp's a shell that lists its own fds (ls -l) into a file; returns {fd target}."
+  [^File dir]
+  (let [^jnr.posix.POSIX px @posix
+        out (io/file dir "fds.txt")
+        pid (.posix_spawnp px "sh" [] ["sh" "-c" (str "ls -l /proc/$$/fd > '" out "'; exit 0")]
+                           [(str "PATH=" (System/getenv "PATH"))])
+        status (int-array 1)]
+    (is (pos? pid) "posix_spawnp started the child")
+    (.waitpid px (long pid) ^ints status (int 0))
+    (into {} (for [line (str/split-lines (slurp out))
+                   :let [[_ fd target] (re-find #" (\d+) -> (.*)$" line)]
+                   :when fd]
+               [(Long/parseLong fd) target]))))
+
+(deftest close-on-exec
+  (u/with-temp-dir [dir]
+    (with-open [l (u/listener)]
+      (let [ais (s/address-information "127.0.0.1" (:port (s/socket-name l)) :type :sock/stream)
+            made (atom {})
+            add! (fn [how so] (swap! made assoc so how) so)]
+        (try
+          (dotimes [_ 20] (add! :socket (s/socket :af/inet :sock/stream)))
+          (dotimes [_ 10] (add! :dgram (s/socket :af/inet6 :sock/dgram)))
+          (dotimes [_ 10] (add! :unix (s/socket :af/unix :sock/stream)))
+          (dotimes [_ 30] (add! :connect-ai (s/socket-connect-ai ais))
+                          (add! :accept (binding [s/*socket-accept-timeout* 5000] (s/socket-accept l))))
+          (is (= 100 (count @made)))
+          (testing "every fd the library made has FD_CLOEXEC (fcntl F_GETFD; /proc/self/fdinfo is unreadable under gVisor)"
+            (doseq [[so how] @made] (is (cloexec? (s/socket-fileno so)) (str how " " so))))
+          (let [control (s/socket :af/inet :sock/stream)]
+            (try
+              ;; control: an fd without FD_CLOEXEC is inherited, so the listing can see a leak
+              (.fcntl ^jnr.posix.POSIX @posix (int (s/socket-fileno control)) jnr.constants.platform.Fcntl/F_SETFD (int 0))
+              (let [child (spawn-and-list-fds dir)
+                    targets (u/fd-targets)
+                    target-of #(get targets (str (s/socket-fileno %)))
+                    ours (set (map target-of (keys @made)))
+                    held (set (vals child))]
+                (println "close-on-exec: the child held" (count child) "fds; sockets among them:"
+                         (pr-str (into (sorted-map) (filter #(str/starts-with? (val %) "socket:") child))))
+                (is (every? #(str/starts-with? % "socket:[") ours))
+                (is (contains? held (target-of control)) "control fd (no FD_CLOEXEC) is inherited")
+                (is (empty? (set/intersection held ours))
+                    (str "the child holds our sockets: " (sort (set/intersection held ours)))))
+              (finally (s/socket-close control))))
+          (finally (run! s/socket-close* (keys @made))))))))
