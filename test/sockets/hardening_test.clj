@@ -8,6 +8,7 @@
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing use-fixtures]]
             [sockets.core :as s]
+            [sockets.gen]
             [sockets.test-util :as u])
   (:import (java.io File RandomAccessFile)
            (java.lang.management ManagementFactory ThreadMXBean)
@@ -456,3 +457,132 @@
                     (str "the child holds our sockets: " (sort (set/intersection held ours)))))
               (finally (s/socket-close control))))
           (finally (run! s/socket-close* (keys @made))))))))
+
+;; ------------------------------------------------------------------ faults on the wire
+
+(defn- full-backlog-listener
+  "[listener filler-sockets]: a listener with backlog 0 whose queue is already full, so the
+  kernel drops further SYNs (a blackhole on loopback)."
+  []
+  (let [l (s/socket :af/inet :sock/stream)]
+    (s/socket-bind l (s/inet-address "127.0.0.1" 0))
+    (s/socket-listen l 0)
+    (let [fillers (vec (repeatedly 2 #(s/socket :af/inet :sock/stream)))]
+      (doseq [f fillers] (ex-kind #(binding [s/*socket-connect-timeout* 200] (s/socket-connect f (s/socket-name l)))))
+      [l fillers])))
+
+(deftest syn-blackhole-connect-times-out
+  (let [[l fillers] (full-backlog-listener)]
+    (try
+      (let [so (s/socket :af/inet :sock/stream)
+            t0 (System/nanoTime)
+            d (err-data #(binding [s/*socket-connect-timeout* 500] (s/socket-connect so (s/socket-name l))))
+            ms (ms-since t0)]
+        (is (= :timeout (:kind d)) (pr-str d))
+        (is (<= 450 ms 1000) (str "timed out after " ms " ms (timeout 500)"))
+        (is (.isClosed so)))
+      (finally (run! s/socket-close* fillers) (s/socket-close l)))))
+
+(defn- linger-zero! [so] (s/set-socket-options! so {:so/linger {:on? true :seconds 0}}))
+
+(defn- blocked-call-sees-reset
+  "Runs f (blocking on `so`) on a thread, resets the connection from `peer` (SO_LINGER 0 and
+  close) once f blocks; returns {:data ex-data :ms close-to-wake}."
+  [f peer]
+  (let [out (promise)
+        t (Thread. ^Runnable #(let [d (err-data f)] (deliver out {:data d :at (System/nanoTime)})))]
+    (.start t)
+    (await-blocked! t)
+    (linger-zero! peer)
+    (let [t0 (System/nanoTime)]
+      (s/socket-close peer)
+      (let [r (deref out 5000 {:data :not-woken :at (System/nanoTime)})]
+        (.join t 5000)
+        (assoc r :ms (/ (- (long (:at r)) t0) 1e6))))))
+
+(deftest rst-reaches-blocked-reader-and-writer
+  (with-open [l (u/listener)]
+    (testing "reader"
+      (let [[c a] (u/connected-pair l)]
+        (try
+          (let [r (blocked-call-sees-reset #(binding [s/*socket-receive-timeout* 10000] (s/socket-receive c 100)) a)]
+            (is (= {:kind :fatal :errno :ECONNRESET} (select-keys (:data r) [:kind :errno])) (pr-str r))
+            (is (< (:ms r) 100) (str "woke after " (:ms r) " ms")))
+          (finally (s/socket-close* c) (s/socket-close* a)))))
+    (testing "writer (its send buffer full: the peer does not read)"
+      (let [[c a] (u/connected-pair l)
+            chunk (byte-array 65536)]
+        (try
+          (let [r (blocked-call-sees-reset
+                   #(binding [s/*socket-send-timeout* 10000]
+                      (dotimes [_ 100000] (s/socket-send c chunk)))
+                   a)]
+            (is (contains? #{{:kind :fatal :errno :ECONNRESET} {:kind :fatal :errno :EPIPE}}
+                           (select-keys (:data r) [:kind :errno])) (pr-str r))
+            (is (< (:ms r) 100) (str "woke after " (:ms r) " ms")))
+          (finally (s/socket-close* c) (s/socket-close* a)))))))
+
+(deftest send-times-out-when-the-peer-stops-reading
+  (with-open [l (u/listener)]
+    (let [[c a] (u/connected-pair l)
+          chunk (byte-array 65536)]
+      (try
+        (binding [s/*socket-send-timeout* 300]
+          (let [[d ms] (loop [i 0]
+                         (let [t0 (System/nanoTime)
+                               d (err-data #(s/socket-send c chunk))]
+                           (if (and (= :no-error (:kind d)) (< i 100000)) (recur (inc i)) [d (ms-since t0)])))]
+            (is (= :timeout (:kind d)) (pr-str d))
+            (is (<= 280 ms 1000) (str "the blocked send gave up after " ms " ms (timeout 300)"))
+            (is (not (.isClosed ^Socket c)) "a send timeout leaves the socket open")))
+        (finally (s/socket-close* c) (s/socket-close* a))))))
+
+(defn- pattern
+  "n pseudo-random bytes from seed."
+  ^bytes [n seed]
+  (let [b (byte-array n)] (.nextBytes (java.util.Random. seed) b) b))
+
+(defn- receive-and-compare
+  "Reads `so` to EOF (bounded by a 5 s receive timeout); returns {:count n :mismatch first-bad-index-or-nil}."
+  [so ^bytes expected]
+  (binding [s/*socket-receive-timeout* 5000]
+    (let [buf (byte-array 65536)]
+      (loop [at 0 bad nil]
+        (let [n (long (s/socket-receive! so buf))]
+          (if (zero? n)
+            {:count at :mismatch bad}
+            (recur (+ at n)
+                   (or bad
+                       (when (> (+ at n) (alength expected)) at)
+                       (let [m (java.util.Arrays/mismatch buf 0 (int n) expected (int at) (int (+ at n)))]
+                         (when (>= m 0) (+ at m)))))))))))
+
+(deftest faulty-wire-64mib-byte-exact
+  (let [size (stress (* 64 1024 1024))
+        data (pattern size 42)
+        schedule {:chunks [1 1500 7 733 1200 64 1499 300 2 999]
+                  ;; a few delays only (cycling over 4096 writes): bounded in time
+                  :delays-ms (assoc (vec (repeat 4096 0)) 0 20 1024 5 2048 1 3000 10)}]
+    (with-open [target (u/listener)]
+      (sockets.gen/with-fault-proxy [p {:target (s/socket-name target) :schedule schedule}]
+        (doseq [via [:socket-send-all :output-stream]]
+          (testing (name via)
+            (let [c (s/socket :af/inet :sock/stream)]
+              (s/socket-connect c (:address p))
+              (let [a (binding [s/*socket-accept-timeout* 5000] (s/socket-accept target))
+                    t0 (System/nanoTime)
+                    sender (future
+                             (binding [s/*socket-send-timeout* 10000]
+                               (case via
+                                 :socket-send-all (s/socket-send-all c data)
+                                 :output-stream (let [[_ ^java.io.OutputStream out] (s/socket-io-ports c)]
+                                                  (.write out data) (.flush out)))
+                               (s/socket-shutdown c :shut/wr)))]
+                (try
+                  (let [r (receive-and-compare a data)]
+                    @sender
+                    (println (format "faulty-wire %s: %d bytes in %.0f ms" (name via) (:count r) (ms-since t0)))
+                    (is (= size (:count r)))
+                    (is (nil? (:mismatch r)) (str "first differing byte at " (:mismatch r))))
+                  (finally (s/socket-close* c) (s/socket-close* a)))))))
+        (is (some #(and (= :write (second %)) (= 1 (nth % 2))) @(:log p)) "the proxy re-chunked (1-byte writes seen)")))))
