@@ -586,3 +586,17 @@
                     (is (nil? (:mismatch r)) (str "first differing byte at " (:mismatch r))))
                   (finally (s/socket-close* c) (s/socket-close* a)))))))
         (is (some #(and (= :write (second %)) (= 1 (nth % 2))) @(:log p)) "the proxy re-chunked (1-byte writes seen)")))))
+
+(deftest enetunreach-in-an-empty-network-namespace
+  (let [probe (try (clojure.java.shell/sh "unshare" "-rn" "true")
+                   (catch java.io.IOException e {:exit -1 :err (str e)}))]
+    (if-not (zero? (long (:exit probe)))
+      (do (println "SKIPPED enetunreach-in-an-empty-network-namespace: cannot create a network namespace"
+                   "(unshare -rn:" (str (str/trim (str (:err probe))) ")"))
+          (is true "skipped: no network namespaces here (reason printed)"))
+      (let [r (run-child ["unshare" "-rn"] "netns.clj")
+            d (child-edn r)]
+        (println "enetunreach:" (pr-str d))
+        (is (= 0 (:exit r)) (pr-str r))
+        (is (= {:kind :transient :errno :ENETUNREACH} (select-keys (:connect d) [:kind :errno])))
+        (is (:closed d) "the failed connect closed its socket")))))
