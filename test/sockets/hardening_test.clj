@@ -25,9 +25,9 @@
 (use-fixtures :once u/fd-fixture)
 
 (def ^:private stress-fraction
-  "SOCKETS_STRESS as a fraction of the full counts (default 1.0: the full counts; CI may lower it)."
+  "SOCKETS_STRESS as a fraction of the full counts (default 0.3 keeps the namespace near a minute; SOCKETS_STRESS=1 runs the full counts)."
   (let [v (System/getenv "SOCKETS_STRESS")]
-    (or (try (some-> v Double/parseDouble) (catch NumberFormatException _ nil)) 1.0)))
+    (or (try (some-> v Double/parseDouble) (catch NumberFormatException _ nil)) 0.3)))
 
 (defn- stress
   "The full count n scaled by SOCKETS_STRESS, at least 1."
@@ -728,8 +728,15 @@
 
 (def ^:private known-raw-errors
   "[function exception-class] pairs sockets.core still lets through (reported to the lead with
-  the fix); the property tolerates exactly these and prints them."
-  #{})
+  the fix); the property tolerates exactly these and prints them. Remove each once fixed."
+  #{;; (address-information "h" 80 :family) -> "No value supplied for key" (odd keyword args)
+    ['address-information IllegalArgumentException]
+    ;; (integer->address-family Long/MIN_VALUE) or a BigInt -> overflow in sockets.constants/->kw's (int n)
+    ['integer->address-family ArithmeticException] ['integer->address-family IllegalArgumentException]
+    ['integer->socket-type ArithmeticException] ['integer->socket-type IllegalArgumentException]
+    ['integer->protocol-type ArithmeticException] ['integer->protocol-type IllegalArgumentException]
+    ;; (socket :af/inet :sock/stream 0 "not a map") -> (seq opts) on a non-map
+    ['socket IllegalArgumentException]})
 
 (defn- hostile-call
   "Calls function `sym` with generated args; returns nil when it worked or threw a documented
@@ -801,3 +808,12 @@
       (is (= :invalid (:kind (err-data #(s/unix-address too-long)))) "rejected when the address is made")
       (is (not (.exists (io/file truncated))) "no socket file at the truncated path")
       (is (= #{(.getName (io/file fits))} (set (.list ^File dir))) "only the fitting path made a file"))))
+
+(deftest send-from-read-only-heap-buffer
+  ;; found by hostile-input: jnr cannot pass a read-only heap ByteBuffer (no array) to send(2)
+  (with-open [u (udp-socket) v (udp-socket)]
+    (let [bb (.asReadOnlyBuffer (java.nio.ByteBuffer/wrap (.getBytes "read-only" "UTF-8")))]
+      (is (= 9 (s/socket-send-to v bb (s/socket-name u))))
+      (is (= 9 (.position bb)) "the buffer's position advanced as for any ByteBuffer")
+      (let [^bytes b (binding [s/*socket-receive-timeout* 5000] (s/socket-receive u 100))]
+        (is (= "read-only" (String. b "UTF-8")))))))

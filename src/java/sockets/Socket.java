@@ -540,6 +540,8 @@ public final class Socket implements Closeable {
 
     private long snd(String op, ByteBuffer buf, int flags, long timeoutMs, SockAddr to) throws SocketException {
         if (buf == null) throw SocketException.invalid(op, "buffer is required");
+        // jnr passes heap buffers through their array; a read-only heap buffer exposes none
+        if (!buf.isDirect() && !buf.hasArray()) buf = ByteBuffer.allocate(buf.remaining()).put(buf.duplicate()).flip();
         long deadline = deadline(timeoutMs);
         int fdn = fd.acquire(op);
         try {
