@@ -19,8 +19,10 @@ import sockets.impl.SockAddrCodec;
  * <p>Timeouts are in milliseconds; a negative timeout waits forever. Closing a socket that
  * other threads are blocked on wakes them (within {@link #WAKE_MS} ms) with a
  * {@link SocketException} of kind {@code :closed}; the fd number is only released once no call
- * is inside it. Interrupting a blocked thread makes it throw {@code :interrupted}, leaving the
- * socket open and the thread's interrupt status set.
+ * is inside it. Interrupting a blocked thread makes it throw {@code :interrupted} (within
+ * {@link #WAKE_MS} ms) with the thread's interrupt status still set; a receive, send or accept
+ * leaves the socket open and usable, while an interrupted connect fails like any failed
+ * connect and closes the socket.
  *
  * <p>Use it with try-with-resources: {@code try (Socket s = Socket.open(...)) { ... }}.
  */
@@ -224,7 +226,8 @@ public final class Socket implements Closeable {
     /**
      * Connects to {@code addr}, waiting up to {@code timeoutMs} (negative: forever). On failure
      * the socket is closed, as in the egg, and the error is {@code :transient} (refused,
-     * unreachable, network down, system timeout), {@code :timeout}, or {@code :fatal}.
+     * unreachable, network down, system timeout), {@code :timeout}, {@code :interrupted} (the
+     * thread was interrupted), {@code :closed}, or {@code :fatal}.
      */
     public void connect(SockAddr addr, long timeoutMs) throws SocketException {
         if (addr == null) throw SocketException.invalid("socket-connect", "address is required");
