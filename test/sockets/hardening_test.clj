@@ -361,7 +361,7 @@
   120 s (then the child is killed and :exit is :timeout)."
   [prefix script & args]
   (let [java (str (io/file (System/getProperty "java.home") "bin" "java"))
-        cmd (concat prefix [java "-cp" (System/getProperty "java.class.path") "clojure.main"
+        cmd (concat prefix [java "-Dsockets.child=true" "-cp" (System/getProperty "java.class.path") "clojure.main"
                             (str "test/sockets/child/" script)] args)
         out (File/createTempFile "child" ".out")
         err (File/createTempFile "child" ".err")]
