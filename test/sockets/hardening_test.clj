@@ -817,3 +817,27 @@
       (is (= 9 (.position bb)) "the buffer's position advanced as for any ByteBuffer")
       (let [^bytes b (binding [s/*socket-receive-timeout* 5000] (s/socket-receive u 100))]
         (is (= "read-only" (String. b "UTF-8")))))))
+
+(deftest number-stays-reserved-while-a-call-is-inside
+  ;; the Fd contract the race test relies on, made deterministic: while a call holds the fd,
+  ;; a close marks it closed but the kernel number is not given back, so a socket opened
+  ;; meanwhile gets another number; the last call out releases it
+  (let [so (s/socket :af/inet :sock/stream)
+        n (s/socket-fileno so)
+        fd (.fd ^Socket so)
+        target (get (u/fd-targets) (str n))
+        inside (.acquire fd "test")]
+    (is (= n inside))
+    (s/socket-close so)
+    (is (.isClosed so))
+    (is (= :closed (ex-kind #(s/socket-name so))) "new calls see :closed at once")
+    (let [meanwhile (s/socket :af/inet :sock/stream)]
+      (try
+        (is (not= n (s/socket-fileno meanwhile)) "the number is still reserved")
+        (is (= target (get (u/fd-targets) (str n))) "the kernel fd is still open")
+        (.release fd)
+        ;; (listing /proc/self/fd may itself take the freed number: compare targets)
+        (is (not= target (get (u/fd-targets) (str n))) "the last call out closed it")
+        (with-open [after (s/socket :af/inet :sock/stream)]
+          (is (= n (s/socket-fileno after)) "now the number can be reused"))
+        (finally (s/socket-close meanwhile))))))
