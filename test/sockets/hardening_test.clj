@@ -121,7 +121,8 @@
 (defn- file-churner
   "Starts a thread that until `stop` keeps opening temp files in `dir`, writing a marker, holding
   them briefly (so their fd numbers are live while sockets close), then checking each reads back
-  exactly its marker. Returns a future of {:files n :bad [...]}."
+  exactly its marker; and sockets of its own, checking no racing call touched them. Returns a
+  future of {:files n :bad [...]}."
   [^File dir ^AtomicBoolean stop]
   (future
     (loop [n 0 bad []]
@@ -140,7 +141,18 @@
                       (when-not (java.util.Arrays/equals back marker)
                         (str f " holds " (pr-str (String. back "ISO-8859-1"))))))
                   (catch Throwable t (str f ": " t)))]
-          (recur (inc n) (cond-> bad r (conj r))))))))
+          ;; every other round a socket of its own too: no racing call may connect it, bind it
+          ;; or set its options (the races set SO_KEEPALIVE and TCP_NODELAY)
+          (let [r2 (when (even? n)
+                     (try
+                       (with-open [so (s/socket :af/inet :sock/stream)]
+                         (dotimes [_ 20] (Thread/onSpinWait))
+                         (let [seen {:peer (s/socket-peer-name so) :name (s/socket-name so)
+                                     :keepalive (s/so-keep-alive? so) :nodelay (s/tcp-no-delay? so)}]
+                           (when-not (= seen {:peer nil :name nil :keepalive false :nodelay false})
+                             (str "churner's socket was touched: " (pr-str seen)))))
+                       (catch Throwable t (str "churner's socket: " t))))]
+            (recur (inc n) (cond-> bad r (conj r) r2 (conj r2)))))))))
 
 (def ^:private ping (.getBytes "PING-FROM-PEER" "US-ASCII"))
 
