@@ -70,6 +70,24 @@
   (is (contains? #{:unsupported :fatal} (tu/kind-of #(x/socketpair :af/inet :sock/stream)))
       "Linux has no AF_INET socketpair"))
 
+(deftest fd->socket-adopts
+  (let [[a b] (x/socketpair :af/unix :sock/dgram)]
+    (try
+      ;; dup(2) drops FD_CLOEXEC; O_NONBLOCK is cleared on the shared open file
+      (let [d (.dup (px) (int (.fileno ^Socket a)))
+            _ (.fcntlInt (px) d Fcntl/F_SETFL 0)
+            _ (is (not (cloexec? d)))
+            so (x/fd->socket d)]
+        (try
+          (is (= d (s/socket-fileno so)))
+          (is (= [:af/unix :sock/dgram] [(s/socket-family so) (s/socket-type so)]))
+          (is (cloexec-nonblock? so) "adopted fds become non-blocking and close-on-exec")
+          (s/socket-send so (.getBytes "via dup"))
+          (is (= "via dup" (utf8 (:data (x/socket-receive-message b 16 {:timeout 2000})))))
+          (finally (s/socket-close so)))
+        (is (not (Messages/isSocket d)) "closing the adopted socket closed the fd"))
+      (finally (s/socket-close a) (s/socket-close b)))))
+
 (deftest fd->socket-checks
   (do
     (let [n (.open (px) "/proc/self/status" (bit-or (.intValue OpenFlags/O_RDONLY) (.intValue OpenFlags/O_CLOEXEC)) 0)]
@@ -193,6 +211,24 @@
           (is (= "127.0.0.2" (:destination pi)))
           (is (pos? (:ifindex pi))))))))
 
+(deftest ipv6-pktinfo-destination
+  (let [u (try (doto (s/socket :af/inet6 :sock/dgram {:ipv6/recvpktinfo true})
+                 (s/socket-bind (s/inet-address "::" 0)))
+               (catch SocketException e (skip (str "no IPv6 UDP socket here: " (.getMessage e))) nil))]
+    (when u
+      (with-open [^Socket u u
+                  v (s/socket :af/inet6 :sock/dgram)]
+        (let [port (:port (s/socket-name u))
+              sent (try (s/socket-send-to v (.getBytes "six") (s/inet-address "::1" port)) (catch SocketException e e))]
+          (if (instance? SocketException sent)
+            (skip (str "cannot send to ::1 here: " (.getMessage ^Exception sent)))
+            (let [r (x/socket-receive-message u 16 {:timeout 5000})
+                  pi (control-of r :ipv6/pktinfo)]
+              (is (= "six" (utf8 (:data r))))
+              (is pi (str "no IPV6_PKTINFO among " (:control r)))
+              (is (= "::1" (:destination pi)))
+              (is (pos? (:ifindex pi))))))))))
+
 (deftest ttl-tos-timestamps
   (with-open [u ^Socket (udp-receiver {:ip/recvttl true :ip/recvtos true :so/timestamp true})
               v (s/socket :af/inet :sock/dgram)]
@@ -273,9 +309,11 @@
 
 (def ^:private gen-ipv4 (gen/fmap #(str/join "." %) (gen/vector (gen/choose 0 255) 4)))
 (def ^:private gen-ipv6
-  (gen/fmap (fn [ws] (.getHostAddress (java.net.InetAddress/getByAddress
-                                        (byte-array (mapcat (fn [w] [(unchecked-byte (bit-shift-right w 8)) (unchecked-byte w)]) ws)))))
-            (gen/vector (gen/choose 0 65535) 8)))
+  ;; canonical text (inet_ntop's), with runs of zero groups so "::" forms come up
+  (gen/fmap (fn [ws] (.host (sockets.SockAddr/inet6
+                             (byte-array (mapcat (fn [w] [(unchecked-byte (bit-shift-right w 8)) (unchecked-byte w)]) ws))
+                             0 0 0)))
+            (gen/vector (gen/one-of [(gen/return 0) (gen/choose 0 65535)]) 8)))
 (def ^:private gen-u32 (gen/large-integer* {:min 0 :max 0xffffffff}))
 (def ^:private gen-i32 (gen/large-integer* {:min Integer/MIN_VALUE :max Integer/MAX_VALUE}))
 (def ^:private gen-secs (gen/large-integer* {:min 0 :max (if (= 8 (Messages/longSize)) Long/MAX_VALUE Integer/MAX_VALUE)}))
@@ -400,6 +438,23 @@
                        (binding [s/*socket-accept-timeout* 2000] (s/socket-close (s/socket-accept good)))))))
         (finally (run! s/socket-close* (conj fillers hole)))))
     (skip "a full-backlog listener answers connects here")))
+
+(deftest happy-eyeballs-interleaves-families
+  (let [refused (fn [fam host]
+                  (let [so (s/socket fam :sock/stream)]
+                    (try (s/socket-bind so (s/inet-address host 0))
+                         (s/socket-name so)
+                         (catch SocketException _ nil)
+                         (finally (s/socket-close so)))))
+        six (repeatedly 2 #(refused :af/inet6 "::1"))
+        four (refused :af/inet "127.0.0.1")]
+    (if (some nil? six)
+      (skip "no IPv6 loopback here")
+      (let [ai6 (fn [a] (assoc (ai a) :family :af/inet6))
+            e (try (x/connect-ai-happy [(ai6 (first six)) (ai6 (second six)) (ai four)] {:attempt-delay 50 :timeout 5000}) nil
+                   (catch SocketException e e))]
+        (is (= [(first six) four (second six)] (map :address (:attempts (ex-data e))))
+            "RFC 8305: the second attempt uses the other family")))))
 
 (deftest happy-eyeballs-all-fail
   (let [refused (fn [] (let [so (s/socket :af/inet :sock/stream)]

@@ -8,11 +8,9 @@
   name) is sent from and received as `:data` raw bytes: nothing is ever dropped.
 
   Layouts are the native ones (native byte order; time_t and suseconds_t are C longs)."
-  (:require [sockets.constants :as c]
-            [clojure.string :as str])
-  (:import (java.net InetAddress)
-           (java.nio ByteBuffer ByteOrder)
-           (sockets Messages)
+  (:require [sockets.constants :as c])
+  (:import (java.nio ByteBuffer ByteOrder)
+           (sockets Messages SockAddr SocketException)
            (sockets.impl MsgLib)))
 
 (set! *warn-on-reflection* true)
@@ -167,16 +165,19 @@
   (case (alength data) 4 {:tos (.getInt (wrap data))} 1 {:tos (bit-and 0xff (aget data 0))} {:data data}))
 
 ;; ---- IP_PKTINFO: struct in_pktinfo {int ipi_ifindex; in_addr ipi_spec_dst; in_addr ipi_addr}
-(defn- ip-bytes ^bytes [op s n what]
-  (let [a (try (when (string? s) (InetAddress/getByName s)) (catch Exception _ nil))
-        b (some-> ^InetAddress a .getAddress)]
-    (when-not (and (string? s) (re-matches #"[0-9a-fA-F:.%]+" s) b (= n (alength ^bytes b)))
+(defn- ip-bytes
+  "The address bytes of numeric IP text `s` (4 or 16 bytes, `n`), parsed by inet_pton."
+  ^bytes [op s n what]
+  (let [sa (when (string? s) (try (SockAddr/parseInet ^String s 0) (catch SocketException _ nil)))
+        b (some-> ^SockAddr sa .addressBytes)]
+    (when-not (and b (= n (alength ^bytes b)) (zero? (.scopeId ^SockAddr sa)))
       (throw (c/invalid op (str what " must be a numeric IPv" (if (= n 4) 4 6) " address, not " (pr-str s)))))
     b))
 
-(defn- ip-string [^bytes b]
-  (let [s (.getHostAddress (InetAddress/getByAddress b))]
-    (if (= 16 (alength b)) (str/replace s #"%.*$" "") s)))
+(defn- ip-string
+  "The text of address bytes `b` as inet_ntop writes it (\"::1\", \"127.0.0.1\")."
+  [^bytes b]
+  (.host (if (= 16 (alength b)) (SockAddr/inet6 b 0 0 0) (SockAddr/inet4 b 0))))
 
 (defn- slice ^bytes [^bytes data off n] (java.util.Arrays/copyOfRange data (int off) (int (+ off n))))
 
