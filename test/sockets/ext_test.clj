@@ -352,11 +352,12 @@
   (testing "a raw map encodes as given"
     (let [[l t d] (cmsg/encode :test {:level 777 :type 3 :data (byte-array [9])})]
       (is (= [777 3 [9]] [l t (vec d)]))))
-  (testing "the codec is open: a new type with its own methods"
+  (testing "the codec is open: a new type with its own methods (through sockets.ext's names)"
     (try
-      (cmsg/register-type! [:ipproto/ip ::test-type] [(get-in sockets.constants/tables [:ipproto :ipproto/ip]) 4243])
-      (defmethod cmsg/encode-data [:ipproto/ip ::test-type] [m] (byte-array [(:v m)]))
-      (defmethod cmsg/decode-data [:ipproto/ip ::test-type] [_ ^bytes d] {:v (aget d 0)})
+      (x/register-control-type! [:ipproto/ip ::test-type] [(get-in sockets.constants/tables [:ipproto :ipproto/ip]) 4243])
+      (defmethod x/encode-control-data [:ipproto/ip ::test-type] [m] (byte-array [(:v m)]))
+      (defmethod x/decode-control-data [:ipproto/ip ::test-type] [_ ^bytes d] {:v (aget d 0)})
+      (is (contains? (x/control-types) [:ipproto/ip ::test-type]))
       (let [[l t d] (cmsg/encode :test {:level :ipproto/ip :type ::test-type :v 7})]
         (is (= {:level :ipproto/ip :type ::test-type :v 7} (cmsg/decode l t d))))
       (finally
@@ -470,3 +471,8 @@
         (is (every? (comp string? :error) (:attempts (ex-data e))))))
     (is (= :invalid (tu/kind-of #(x/connect-ai-happy [] {}))))
     (is (= :invalid (tu/kind-of #(x/connect-ai-happy [(ai a1)] {:attempt-delay 0}))))))
+
+(deftest every-public-var-documented
+  (doseq [ns '[sockets.ext sockets.impl.cmsg]
+          [sym v] (ns-publics ns)]
+    (is (string? (:doc (meta v))) (str ns "/" sym " has no docstring"))))

@@ -5,7 +5,9 @@
     pairs and fds     socketpair fd->socket
     credentials       socket-peer-credentials process-credentials
     messages          socket-send-message socket-receive-message (sendmsg/recvmsg with vectored
-                      data and ancillary data as maps; codec: sockets.impl.cmsg, open to new types)
+                      data and ancillary data as maps)
+    control codec     encode-control-data decode-control-data (multimethods on [level type])
+                      register-control-type! control-types
     platform data     platform
     datafy            (clojure.datafy/datafy socket), nav into addresses gives name-information
     happy eyeballs    connect-ai-happy (RFC 8305 staggered connects)
@@ -209,6 +211,36 @@
        new? (assoc :data (java.util.Arrays/copyOf ^bytes arr (int (min n (alength ^bytes arr)))))
        (pos? (alength (.closedFds m))) (assoc :closed-fds (vec (.closedFds m)))))))
 
+;; ------------------------------------------------------------------ the codec, open to users
+
+(def encode-control-data
+  "The multimethod turning a control-message map into its data bytes, dispatching on
+  [(:level m) (:type m)] (keywords). Add a method for a new type (and name its numbers with
+  `register-control-type!`): (defmethod encode-control-data [:ipproto/ip :my/type] [m] bytes).
+  The same MultiFn as sockets.impl.cmsg/encode-data."
+  cmsg/encode-data)
+
+(def decode-control-data
+  "The multimethod turning a received control message's data bytes into a map of fields,
+  dispatching on the keyword pair [level type]; the default gives {:data bytes}. The same
+  MultiFn as sockets.impl.cmsg/decode-data."
+  cmsg/decode-data)
+
+(defn register-control-type!
+  "Names control-message type [level-kw type-kw] as platform numbers [level-int type-int]
+  (both needed: maps with the keywords then encode, received messages with the numbers
+  decode, through the pair's `encode-control-data` / `decode-control-data` methods). Returns
+  the pair."
+  [pair numbers]
+  (cmsg/register-type! pair numbers))
+
+(defn control-types
+  "Returns {[level-kw type-kw] [level-int type-int]} of the control-message types the codec
+  names on this platform (built in: :scm/rights :scm/credentials :so/timestamp
+  :so/timestampns :ip/pktinfo :ip/ttl :ip/tos :ipv6/pktinfo, plus registered ones)."
+  []
+  (into (sorted-map) (filter (fn [[_ [l t]]] (and l t)) @cmsg/types)))
+
 ;; ------------------------------------------------------------------ platform
 
 (def ^:private probe-families [:af/inet :af/inet6 :af/unix])
@@ -246,7 +278,7 @@
                                      :let [ks (into (sorted-set) (keep (fn [[kw v]] (when (nil? v) kw)) m))]
                                      :when (seq ks)]
                                  [k ks]))
-   :control-messages (into (sorted-map) (filter (fn [[_ [l t]]] (and l t)) @cmsg/types))
+   :control-messages (control-types)
    :options (probe-options)
    :event-loop (if Native/LINUX :epoll :poll)
    :features {:atomic-socket-flags? (pos? Native/SOCK_ATOMIC_FLAGS)
