@@ -147,6 +147,14 @@
             (is (empty? (filter #(= :scm/rights (:type %)) (:control r))))
             (is (= 2 (count (:closed-fds r))) "CMSG_SPACE(4) holds two 4-byte fds")
             (is (= before (tu/fd-count)))))
+        (testing ":adopt-fds? false leaves socket fds as integers"
+          (x/socket-send-message a "z" {:control [{:level :sol/socket :type :scm/rights :fds [a]}]})
+          (let [r (x/socket-receive-message b 1 {:adopt-fds? false :timeout 2000})
+                fds (:fds (first (:control r)))]
+            (is (= 1 (count fds)))
+            (is (every? integer? fds))
+            (is (every? #(Messages/isSocket %) fds))
+            (close-all fds)))
         (testing "room for no header at all"
           (x/socket-send-message a "y" {:control [{:level :sol/socket :type :scm/rights :fds [a b]}]})
           (let [before (tu/fd-count)

@@ -174,7 +174,8 @@
                          sockets.impl.cmsg; unknown [level type] give {:level :type :data bytes}.
   Received :scm/rights fds are close-on-exec and become Sockets (fd->socket) when they are
   sockets, else stay integers: close them. Options: :flags (:msg/peek ...), :control-size
-  (bytes for ancillary data, default 1024), :timeout."
+  (bytes for ancillary data, default 1024), :timeout, :adopt-fds? (default true; false leaves
+  every received fd an integer)."
   ([s into] (socket-receive-message s into {}))
   ([s into opts]
    (let [op :socket-receive-message
@@ -197,7 +198,7 @@
          ctrunc (get-in c/tables [:msg :msg/ctrunc])
          controls (mapv (fn [^Messages$Control ctl]
                           (let [cm (cmsg/decode (.level ctl) (.type ctl) (.data ctl))]
-                            (if (and (= :scm/rights (:type cm)) (:fds cm))
+                            (if (and (= :scm/rights (:type cm)) (:fds cm) (get opts :adopt-fds? true))
                               (update cm :fds #(mapv adopt-fd %))
                               cm)))
                         (.controls m))
