@@ -36,7 +36,9 @@
 (defn- valid-sockaddr? [m]
   (try (addr/->native m) true (catch SocketException _ false)))
 
-(defmulti sockaddr-family-spec :family)
+(defmulti sockaddr-family-spec
+  "The spec of a sockaddr map of one family (dispatch on :family), for ::sockaddr's multi-spec."
+  :family)
 (defmethod sockaddr-family-spec :af/inet [_]
   (s/keys :req-un [::family ::address ::port]))
 (defmethod sockaddr-family-spec :af/inet6 [_]
