@@ -19,7 +19,8 @@
   :profiles {:base {}
              :dev {:source-paths ["dev"]}
              :repl {:dependencies [[nrepl/nrepl "1.3.1"]]}
-             :uberjar {:aot [sockets.cli]}}
+             ;; AOT output kept apart, so stale compiled namespaces never shadow src/ in target/classes
+             :uberjar {:aot [sockets.cli] :target-path "target/uberjar"}}
   :test-selectors {:default (complement :slow)
                    :slow :slow
                    :all (constantly true)}
