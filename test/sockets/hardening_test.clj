@@ -11,6 +11,7 @@
             [clojure.test.check.generators :as gen]
             [clojure.test.check.properties :as prop]
             [sockets.core :as s]
+            [sockets.ext]
             [sockets.gen]
             [sockets.test-util :as u])
   (:import (java.io File RandomAccessFile)
@@ -441,6 +442,8 @@
                [(Long/parseLong fd) target]))))
 
 (deftest close-on-exec
+  ;; 100 sockets made every way the library makes them: socket (inet, inet6 dgram, unix),
+  ;; connect-ai, accept, socketpair, and fds received with SCM_RIGHTS
   (u/with-temp-dir [dir]
     (with-open [l (u/listener)]
       (let [ais (s/address-information "127.0.0.1" (:port (s/socket-name l)) :type :sock/stream)
@@ -450,9 +453,19 @@
           (dotimes [_ 20] (add! :socket (s/socket :af/inet :sock/stream)))
           (dotimes [_ 10] (add! :dgram (s/socket :af/inet6 :sock/dgram)))
           (dotimes [_ 10] (add! :unix (s/socket :af/unix :sock/stream)))
-          (dotimes [_ 30] (add! :connect-ai (s/socket-connect-ai ais))
+          (dotimes [_ 20] (add! :connect-ai (s/socket-connect-ai ais))
                           (add! :accept (binding [s/*socket-accept-timeout* 5000] (s/socket-accept l))))
+          (dotimes [_ 5] (run! #(add! :socketpair %) (sockets.ext/socketpair :af/unix :sock/stream)))
+          (let [[a b] (sockets.ext/socketpair :af/unix :sock/dgram)]
+            (try
+              (dotimes [_ 10]
+                (with-open [sent (s/socket :af/inet :sock/stream)]
+                  (sockets.ext/socket-send-message a "fd" {:control [{:level :sol/socket :type :scm/rights :fds [sent]}]}))
+                (let [m (sockets.ext/socket-receive-message b 16 {:timeout 5000})]
+                  (run! #(add! :received-fd %) (mapcat :fds (:control m)))))
+              (finally (s/socket-close a) (s/socket-close b))))
           (is (= 100 (count @made)))
+          (is (every? #(instance? Socket %) (keys @made)))
           (testing "every fd the library made has FD_CLOEXEC (fcntl F_GETFD; /proc/self/fdinfo is unreadable under gVisor)"
             (doseq [[so how] @made] (is (cloexec? (s/socket-fileno so)) (str how " " so))))
           (let [control (s/socket :af/inet :sock/stream)]
