@@ -268,9 +268,11 @@
     (is (await-blocked! t) "the thread blocked in the library")
     (let [t0 (System/nanoTime)]
       (.interrupt t)
-      (let [r (deref out 5000 {:kind :not-woken :at (System/nanoTime)})]
+      (let [r (deref out 5000 {:kind :not-woken :at (System/nanoTime)})
+            ms (/ (- (long (:at r)) t0) 1e6)]
         (.join t 5000)
-        (assoc r :ms (/ (- (long (:at r)) t0) 1e6))))))
+        (println (format "interrupt: %s after %.1f ms" (:kind r) ms))
+        (assoc r :ms ms)))))
 
 (deftest interrupt-wakes-blocked-calls
   ;; documented: receive and accept leave the socket open (and usable); a connect that is
@@ -524,9 +526,11 @@
     (linger-zero! peer)
     (let [t0 (System/nanoTime)]
       (s/socket-close peer)
-      (let [r (deref out 5000 {:data :not-woken :at (System/nanoTime)})]
+      (let [r (deref out 5000 {:data :not-woken :at (System/nanoTime)})
+            ms (/ (- (long (:at r)) t0) 1e6)]
         (.join t 5000)
-        (assoc r :ms (/ (- (long (:at r)) t0) 1e6))))))
+        (println (format "reset: %s after %.1f ms" (:errno (:data r)) ms))
+        (assoc r :ms ms)))))
 
 (deftest rst-reaches-blocked-reader-and-writer
   (with-open [l (u/listener)]
