@@ -2,9 +2,12 @@
   "The quality bar: every public var has a docstring, and every egg name in the reference is
   a var of sockets.core (or a keyword constant / dynamic var, per the naming rules)."
   (:require [clojure.string :as str]
-            [clojure.test :refer [deftest is]]
+            [clojure.test :refer [deftest is use-fixtures]]
+            [sockets.test-util :as u]
             [sockets.constants :as c]
             [sockets.core]))
+
+(use-fixtures :once u/fd-fixture)
 
 (def ^:private namespaces
   '[sockets.core sockets.address sockets.constants sockets.options sockets.io sockets.async

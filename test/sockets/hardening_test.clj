@@ -78,7 +78,7 @@
 (def ^:private namespaces-without-fd-fixture
   "Test namespaces known not to install a once fixture counting fds (reported to the lead;
   they open no sockets of their own, but should use u/fd-fixture)."
-  #{"docs_test.clj" "readme_test.clj" "specs_test.clj"})
+  #{})
 
 (deftest every-test-namespace-checks-fds
   (let [files (->> (.listFiles (io/file "test/sockets"))
@@ -758,14 +758,7 @@
 (def ^:private known-raw-errors
   "[function exception-class] pairs sockets.core still lets through (reported to the lead with
   the fix); the property tolerates exactly these and prints them. Remove each once fixed."
-  #{;; (address-information "h" 80 :family) -> "No value supplied for key" (odd keyword args)
-    ['address-information IllegalArgumentException]
-    ;; (integer->address-family Long/MIN_VALUE) or a BigInt -> overflow in sockets.constants/->kw's (int n)
-    ['integer->address-family ArithmeticException] ['integer->address-family IllegalArgumentException]
-    ['integer->socket-type ArithmeticException] ['integer->socket-type IllegalArgumentException]
-    ['integer->protocol-type ArithmeticException] ['integer->protocol-type IllegalArgumentException]
-    ;; (socket :af/inet :sock/stream 0 "not a map") -> (seq opts) on a non-map
-    ['socket IllegalArgumentException]})
+  #{})
 
 (defn- hostile-call
   "Calls function `sym` with generated args; returns nil when it worked or threw a documented

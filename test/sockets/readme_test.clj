@@ -1,7 +1,10 @@
 (ns sockets.readme-test
   "The README's examples run as written."
   (:require [clojure.string :as str]
-            [clojure.test :refer [deftest is]]))
+            [clojure.test :refer [deftest is use-fixtures]]
+            [sockets.test-util :as u]))
+
+(use-fixtures :once u/fd-fixture)
 
 (defn- example-block [marker]
   (let [readme (slurp "README.md")

@@ -117,6 +117,8 @@
      (socket family type 0 protocol-or-opts)
      (socket family type protocol-or-opts nil)))
   ([family type protocol opts]
+   (when-not (or (nil? opts) (map? opts))
+     (throw (c/invalid :socket (str "options must be a map, not " (pr-str opts)))))
    (when (seq opts) (o/check-options :socket opts))
    (let [so (Socket/open (c/->int :af family :socket) (c/->int :sock type :socket)
                          (c/->int :ipproto (or protocol 0) :socket))]
