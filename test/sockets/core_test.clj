@@ -71,3 +71,16 @@
     (is (= before (u/fd-count)))
     (dotimes [_ 1000] (try (s/socket :af/inet :sock/stream :ipproto/udp) (catch java.io.IOException _)))
     (is (= before (u/fd-count)))))
+
+(deftest socket-with-options
+  (with-open [so (s/socket :af/inet :sock/stream {:so/reuseaddr true :tcp/nodelay true})]
+    (is (true? (s/so-reuse-address? so)))
+    (is (true? (s/tcp-no-delay? so))))
+  (with-open [so (s/socket :af/inet6 :sock/dgram 0 {:ipv6/v6only true})]
+    (is (true? (s/ipv6-v6-only? so))))
+  (let [before (u/fd-count)]
+    (is (= :invalid (u/kind-of #(s/socket :af/inet :sock/stream {:so/rcvbuf "big"}))) "checked before the socket exists")
+    (is (= :invalid (u/kind-of #(s/socket :af/inet :sock/stream {:so/type 1}))) "read-only")
+    (is (= :unsupported (u/kind-of #(s/socket :af/inet :sock/stream {:so/sndlowat 1})))
+        "Linux refuses SO_SNDLOWAT: the socket is closed again")
+    (is (= before (u/fd-count)))))

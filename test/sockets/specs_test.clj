@@ -1,11 +1,14 @@
 (ns sockets.specs-test
   (:require [clojure.spec.alpha :as s]
-            [clojure.test :refer [deftest is]]
+            [clojure.test :refer [deftest is use-fixtures]]
+            [sockets.test-util :as u]
             [clojure.test.check.clojure-test :refer [defspec]]
             [clojure.test.check.properties :as prop]
             [sockets.core :as sc]
             [sockets.gen :as sg]
             [sockets.specs :as specs]))
+
+(use-fixtures :once u/fd-fixture)
 
 (defspec generated-sockaddrs-conform 500
   (prop/for-all [m (sg/sockaddr)]

@@ -19,14 +19,25 @@
   (into {} (for [^File f (.listFiles (File. "/proc/self/fd"))]
              [(.getName f) (try (str (Files/readSymbolicLink (.toPath f))) (catch Exception _ "?"))])))
 
+(defn leaked-fds
+  "{fd target} of the fds in `after` that are new since `before` (both from `fd-targets`): numbers
+  not open before, or open again with another target (a number closed and reused)."
+  [before after]
+  (into (sorted-map) (remove (fn [[fd target]] (= target (get before fd)))) after))
+
+(defn leak-message
+  "The failure message for fd snapshots `before` and `after`: the counts and each leaked fd's target."
+  [before after]
+  (str "leaked fds: " (- (count after) (count before)) " more open (" (count before) " -> " (count after) "): "
+       (pr-str (leaked-fds before after))))
+
 (defmacro with-fd-check
   "Runs body and asserts the fd count is the same afterwards, naming the leaked fds' targets."
   [& body]
   `(let [before# (fd-targets)
          r# (do ~@body)
-         after# (fd-targets)
-         leaked# (apply dissoc after# (keys before#))]
-     (is (<= (count after#) (count before#)) (str "leaked fds: " leaked#))
+         after# (fd-targets)]
+     (is (<= (count after#) (count before#)) (leak-message before# after#))
      r#))
 
 (def ^:private warm-up

@@ -215,7 +215,9 @@
   address, or the unspecified one with :ai/passive. A name that does not exist gives [];
   other failures raise :kind :lookup with getaddrinfo's message."
   [node service & opts]
-  (let [opts (if (and (= 1 (count opts)) (map? (first opts))) (first opts) (apply hash-map opts))
+  (let [opts (cond (and (= 1 (count opts)) (map? (first opts))) (first opts)
+                   (even? (count opts)) (apply hash-map opts)
+                   :else (throw (c/invalid :address-information (str "options must be a map or keyword/value pairs, not " (pr-str opts)))))
         {:keys [family protocol flags] :or {}} opts
         type (if (contains? opts :type) (:type opts) :sock/stream)
         op :address-information]

@@ -102,7 +102,7 @@
 (defn ->kw
   "The keyword for platform integer `n` of `kind`, or nil when it has none."
   [kind n]
-  (when (integer? n) (get-in reverse-tables [kind (int n)])))
+  (when (and (integer? n) (<= Integer/MIN_VALUE n Integer/MAX_VALUE)) (get-in reverse-tables [kind (int n)])))
 
 (defn flags->int
   "An int from flags of `kind`: nil (0), an integer, or a collection of keywords/ints OR-ed."

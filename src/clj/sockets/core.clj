@@ -117,6 +117,8 @@
      (socket family type 0 protocol-or-opts)
      (socket family type protocol-or-opts nil)))
   ([family type protocol opts]
+   (when-not (or (nil? opts) (map? opts))
+     (throw (c/invalid :socket (str "options must be a map, not " (pr-str opts)))))
    (when (seq opts) (o/check-options :socket opts))
    (let [so (Socket/open (c/->int :af family :socket) (c/->int :sock type :socket)
                          (c/->int :ipproto (or protocol 0) :socket))]
@@ -178,11 +180,17 @@
   "Connects to each addrinfo of `ais` in order with a fresh socket of its family and type until
   one succeeds; returns that connected socket. A fatal error aborts at once; a transient or
   timeout error tries the next; when all fail, the last error is raised. Every socket opened
-  and abandoned is closed. Each attempt waits up to *socket-connect-timeout*."
-  [ais]
-  (when (or (not (sequential? ais)) (empty? ais))
-    (throw (c/invalid :socket-connect-ai "no addresses to connect to")))
-  (Socket/connectAny (mapv addr/->addrinfo ais) (timeout-ms :socket-connect-ai *socket-connect-timeout*)))
+  and abandoned is closed. Each attempt waits up to *socket-connect-timeout*.
+  With `{:happy-eyeballs true}` (or a map of `sockets.ext/connect-ai-happy` options such as
+  {:attempt-delay 250}) attempts are staggered RFC 8305-style across families and the first
+  to connect wins; call `sockets.ext/connect-ai-happy` itself for the attempt log."
+  ([ais] (socket-connect-ai ais nil))
+  ([ais opts]
+   (when (or (not (sequential? ais)) (empty? ais))
+     (throw (c/invalid :socket-connect-ai "no addresses to connect to")))
+   (if-let [he (:happy-eyeballs opts)]
+     (first ((requiring-resolve 'sockets.ext/connect-ai-happy) ais (if (map? he) he {})))
+     (Socket/connectAny (mapv addr/->addrinfo ais) (timeout-ms :socket-connect-ai *socket-connect-timeout*)))))
 
 (defn socket-bind
   "Binds `so` to `saddr`. Returns nil."

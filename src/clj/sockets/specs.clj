@@ -3,6 +3,7 @@
   maps, constants and flags; fdefs for the address functions of `sockets.core`.
   `(instrument)` / `(unstrument)` switch argument checking on and off for those fdefs."
   (:require [clojure.spec.alpha :as s]
+            [clojure.string :as str]
             [clojure.spec.gen.alpha :as gen]
             [clojure.spec.test.alpha :as stest]
             [sockets.address :as addr]
@@ -36,7 +37,9 @@
 (defn- valid-sockaddr? [m]
   (try (addr/->native m) true (catch SocketException _ false)))
 
-(defmulti sockaddr-family-spec :family)
+(defmulti sockaddr-family-spec
+  "The spec of a sockaddr map of one family (dispatch on :family), for ::sockaddr's multi-spec."
+  :family)
 (defmethod sockaddr-family-spec :af/inet [_]
   (s/keys :req-un [::family ::address ::port]))
 (defmethod sockaddr-family-spec :af/inet6 [_]
@@ -62,8 +65,7 @@
 (s/def ::socket #(instance? sockets.Socket %))
 (s/def ::timeout (s/nilable (s/int-in 0 Integer/MAX_VALUE)))
 
-(doseq [ns-name ['sockets.address 'sockets.core]]
-  (require ns-name))
+(require 'sockets.core)
 
 (s/fdef sockets.core/inet-address
   :args (s/cat :addr (s/nilable string?) :port (s/nilable (s/or :int ::port :string string?)))
@@ -78,22 +80,11 @@
 (s/fdef sockets.core/socket-bind :args (s/cat :so ::socket :saddr ::sockaddr))
 (s/fdef sockets.core/socket-shutdown :args (s/cat :so ::socket :how ::shutdown))
 
-(s/fdef sockets.address/inet-address
-  :args (s/cat :addr (s/nilable string?) :port (s/nilable (s/or :int ::port :string string?)))
-  :ret ::sockaddr)
-(s/fdef sockets.address/unix-address :args (s/cat :path string?) :ret ::sockaddr)
-(s/fdef sockets.address/sockaddr->string :args (s/cat :sa ::sockaddr) :ret string?)
-(s/fdef sockets.address/string->sockaddr :args (s/cat :s string?) :ret ::sockaddr)
-(s/fdef sockets.address/name-information
-  :args (s/cat :saddr (s/or :sockaddr ::sockaddr :string string?) :flags (s/? ::ni-flags))
-  :ret (s/tuple string? (s/or :name string? :port int?)))
+(defn- library-fdefs
+  "Every instrumentable symbol of the library's namespaces (sockets.core's and the option
+  functions' fdefs, registered in sockets.impl.option-specs)."
+  []
+  (filter #(str/starts-with? (namespace %) "sockets.") (stest/instrumentable-syms)))
 
-(def ^:private fdefs
-  `[sockets.core/inet-address sockets.core/unix-address sockets.core/sockaddr->string
-    sockets.core/string->sockaddr sockets.core/name-information sockets.core/socket-connect
-    sockets.core/socket-bind sockets.core/socket-shutdown
-    sockets.address/inet-address sockets.address/unix-address sockets.address/sockaddr->string
-    sockets.address/string->sockaddr sockets.address/name-information])
-
-(defn instrument "Turns on argument checking for the library's fdefs." [] (stest/instrument fdefs))
-(defn unstrument "Turns off argument checking for the library's fdefs." [] (stest/unstrument fdefs))
+(defn instrument "Turns on argument checking for the library's fdefs; returns the instrumented symbols." [] (stest/instrument (library-fdefs)))
+(defn unstrument "Turns off argument checking for the library's fdefs; returns the symbols." [] (stest/unstrument (library-fdefs)))

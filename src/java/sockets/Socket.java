@@ -19,8 +19,10 @@ import sockets.impl.SockAddrCodec;
  * <p>Timeouts are in milliseconds; a negative timeout waits forever. Closing a socket that
  * other threads are blocked on wakes them (within {@link #WAKE_MS} ms) with a
  * {@link SocketException} of kind {@code :closed}; the fd number is only released once no call
- * is inside it. Interrupting a blocked thread makes it throw {@code :interrupted}, leaving the
- * socket open and the thread's interrupt status set.
+ * is inside it. Interrupting a blocked thread makes it throw {@code :interrupted} (within
+ * {@link #WAKE_MS} ms) with the thread's interrupt status still set; a receive, send or accept
+ * leaves the socket open and usable, while an interrupted connect fails like any failed
+ * connect and closes the socket.
  *
  * <p>Use it with try-with-resources: {@code try (Socket s = Socket.open(...)) { ... }}.
  */
@@ -109,6 +111,22 @@ public final class Socket implements Closeable {
      * or the socket is closed, or the thread is interrupted. Returns revents.
      */
     static int await(Fd owner, int fdn, short events, long deadline, String op, String what) throws SocketException {
+        return await(owner, fdn, events, deadline, op, what, 0);
+    }
+
+    /** Spurious wakeups (poll ready, call still would block) tolerated before {@link #await} backs off. */
+    static final int SPURIOUS_FREE = 2;
+
+    /**
+     * {@link #await(Fd, int, short, long, String, String)} for the {@code spurious}-th time in one
+     * call: every earlier wait of this call said ready, yet the call would still block. Linux
+     * does that, for example, on a datagram socket after shutdown(SHUT_RD): POLLIN forever while
+     * recv says EAGAIN. After {@link #SPURIOUS_FREE} such wakeups this sleeps first, 1, 2, 4 ...
+     * ms up to {@link #WAKE_MS} (never past the deadline; a close or an interrupt still ends the
+     * wait), so the thread does not spin on the CPU until its deadline.
+     */
+    static int await(Fd owner, int fdn, short events, long deadline, String op, String what, int spurious) throws SocketException {
+        if (spurious >= SPURIOUS_FREE) backOff(owner, deadline, op, what, spurious - SPURIOUS_FREE);
         if (EventLoop.onVirtualThread()) {
             // park on the shared event loop instead of pinning the carrier in a native poll
             int r = EventLoop.shared().awaitFd(owner, fdn, events, deadline, op, what);
@@ -137,6 +155,30 @@ public final class Socket implements Closeable {
                 if (e != Native.EINTR) throw SocketException.errno(op, e, "poll failed", null);
             }
         }
+    }
+
+    /** Sleeps 2^n ms (at most WAKE_MS, never past the deadline), ending early on a close or an interrupt. */
+    private static void backOff(Fd owner, long deadline, String op, String what, int n) throws SocketException {
+        long ms = n >= 6 ? WAKE_MS : Math.min(WAKE_MS, 1L << n);
+        if (deadline != Long.MAX_VALUE) ms = Math.min(ms, Math.max(0, (deadline - System.nanoTime()) / 1_000_000L));
+        check(owner, deadline, op, what);
+        if (ms > 0) {
+            try { Thread.sleep(ms); }
+            catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                throw new SocketException(op, SocketException.Kind.INTERRUPTED, 0, null, what + " interrupted", null);
+            }
+        }
+        check(owner, deadline, op, what);
+    }
+
+    /** Throws when the fd is closed, the thread interrupted or the deadline passed. */
+    private static void check(Fd owner, long deadline, String op, String what) throws SocketException {
+        if (owner.isClosed()) throw owner.closed(op);
+        if (Thread.currentThread().isInterrupted())
+            throw new SocketException(op, SocketException.Kind.INTERRUPTED, 0, null, what + " interrupted", null);
+        if (deadline != Long.MAX_VALUE && deadline - System.nanoTime() <= 0)
+            throw new SocketException(op, SocketException.Kind.TIMEOUT, 0, null, what + " operation timed out", null);
     }
 
     /** True when a poll with no wait reports {@code events} (or an error/hangup). */
@@ -184,7 +226,8 @@ public final class Socket implements Closeable {
     /**
      * Connects to {@code addr}, waiting up to {@code timeoutMs} (negative: forever). On failure
      * the socket is closed, as in the egg, and the error is {@code :transient} (refused,
-     * unreachable, network down, system timeout), {@code :timeout}, or {@code :fatal}.
+     * unreachable, network down, system timeout), {@code :timeout}, {@code :interrupted} (the
+     * thread was interrupted), {@code :closed}, or {@code :fatal}.
      */
     public void connect(SockAddr addr, long timeoutMs) throws SocketException {
         if (addr == null) throw SocketException.invalid("socket-connect", "address is required");
@@ -207,7 +250,8 @@ public final class Socket implements Closeable {
             }
             if (Native.wouldBlock(e)) {
                 // unix stream sockets: the listener's backlog is full; retry until the deadline
-                for (;;) {
+                for (int waits = 0;; waits++) {
+                    if (waits >= SPURIOUS_FREE) backOff(fd, deadline, "socket-connect", "connect", waits - SPURIOUS_FREE);
                     await(fd, fdn, Native.POLLOUT, Math.min(deadline, System.nanoTime() + 10_000_000L), "socket-connect", "connect");
                     if (Native.LIBC.connect(fdn, sc.addr, len) == 0) { ok = true; return; }
                     e = Native.errno();
@@ -267,7 +311,7 @@ public final class Socket implements Closeable {
         long deadline = deadline(timeoutMs);
         int fdn = fd.acquire("socket-accept");
         try {
-            Scratch sc = Scratch.get();
+            int waits = 0;
             for (;;) {
                 int n = Native.SOCK_ATOMIC_FLAGS != 0
                     ? Native.LIBC.accept4(fdn, null, null, Native.SOCK_ATOMIC_FLAGS)
@@ -289,7 +333,7 @@ public final class Socket implements Closeable {
                 }
                 if (e == Native.EINTR || e == Native.ECONNABORTED || e == Native.EPROTO) continue;
                 if (!Native.wouldBlock(e)) throw SocketException.errno("socket-accept", e, "could not accept from listener", null);
-                await(fd, fdn, Native.POLLIN, deadline, "socket-accept", "accept");
+                await(fd, fdn, Native.POLLIN, deadline, "socket-accept", "accept", waits++);
             }
         } finally { fd.release(); }
     }
@@ -427,6 +471,7 @@ public final class Socket implements Closeable {
         int fdn = fd.acquire(op);
         try {
             Scratch sc = Scratch.get();
+            int waits = 0;
             for (;;) {
                 long n;
                 if (from == null) n = Native.LIBC.recv(fdn, buf, buf.remaining(), flags);
@@ -442,7 +487,7 @@ public final class Socket implements Closeable {
                 }
                 if (e == Native.EINTR) continue;
                 if (!Native.wouldBlock(e)) throw SocketException.errno(op, e, "cannot read from socket", null);
-                await(fd, fdn, Native.POLLIN, deadline, op, "recv");
+                await(fd, fdn, Native.POLLIN, deadline, op, "recv", waits++);
             }
         } finally { fd.release(); }
     }
@@ -498,12 +543,15 @@ public final class Socket implements Closeable {
 
     private long snd(String op, ByteBuffer buf, int flags, long timeoutMs, SockAddr to) throws SocketException {
         if (buf == null) throw SocketException.invalid(op, "buffer is required");
+        // jnr passes heap buffers through their array; a read-only heap buffer exposes none
+        if (!buf.isDirect() && !buf.hasArray()) buf = ByteBuffer.allocate(buf.remaining()).put(buf.duplicate()).flip();
         long deadline = deadline(timeoutMs);
         int fdn = fd.acquire(op);
         try {
             Scratch sc = Scratch.get();
             int len = to == null ? 0 : to.encode(sc.addr);
             int fl = flags | Native.MSG_NOSIGNAL;
+            int waits = 0;
             for (;;) {
                 long n = to == null ? Native.LIBC.send(fdn, buf, buf.remaining(), fl)
                                     : Native.LIBC.sendto(fdn, buf, buf.remaining(), fl, sc.addr, len);
@@ -512,7 +560,7 @@ public final class Socket implements Closeable {
                 if (n >= 0) return n;
                 if (e == Native.EINTR) continue;
                 if (!Native.wouldBlock(e)) throw SocketException.errno(op, e, "cannot send to socket", to);
-                await(fd, fdn, Native.POLLOUT, deadline, op, "send");
+                await(fd, fdn, Native.POLLOUT, deadline, op, "send", waits++);
             }
         } finally { fd.release(); }
     }

@@ -1,0 +1,51 @@
+;; Child JVM for sockets.hardening-test/descriptor-exhaustion, run under a lowered
+;; RLIMIT_NOFILE: fills the fd table with sockets, then checks socket, accept and
+;; socket-connect-ai fail with :errno :EMFILE, that nothing leaked, and that all three work
+;; again once fds are freed. Prints one EDN map and exits 0.
+(ns sockets.child.emfile
+  (:require [sockets.core :as s])
+  (:import (java.io File)))
+
+(set! *warn-on-reflection* true)
+
+(defn fd-count [] (count (.list (File. "/proc/self/fd"))))
+
+(defn err [f]
+  (try (f) {:result :no-error}
+       (catch sockets.SocketException e (assoc (select-keys (ex-data e) [:kind :errno :op]) :message (.getMessage e)))))
+
+(defn -main []
+  (let [l (s/socket :af/inet :sock/stream)
+        _ (do (s/socket-bind l (s/inet-address "127.0.0.1" 0)) (s/socket-listen l 16))
+        addr (s/socket-name l)
+        ais (s/address-information "127.0.0.1" (:port addr) :type :sock/stream)
+        _ (do ;; warm up every path (classes, the resolver's socket) before counting
+            (s/socket-close (s/socket-connect-ai ais))
+            (s/socket-close (s/socket-accept l))
+            (err #(s/socket-connect (s/socket :af/inet :sock/stream) (s/inet-address "127.0.0.1" 1))))
+        base (fd-count)
+        pending (s/socket-connect-ai ais) ; waits in l's queue for the accept below
+        fillers (loop [acc []]
+                  (if (>= (count acc) 5000)
+                    acc
+                    (let [so (try (s/socket :af/inet :sock/stream) (catch sockets.SocketException _ nil))]
+                      (if so (recur (conj acc so)) acc))))
+        full {:socket (err #(s/socket :af/inet :sock/stream))
+              :accept (err #(binding [s/*socket-accept-timeout* 1000] (s/socket-accept l)))
+              :connect-ai (err #(s/socket-connect-ai ais))}
+        _ (run! s/socket-close (take 10 fillers))
+        recovered {:socket (err #(s/socket-close (s/socket :af/inet :sock/stream)))
+                   :accept (err #(s/socket-close (binding [s/*socket-accept-timeout* 5000] (s/socket-accept l))))
+                   :connect-ai (err #(let [c (s/socket-connect-ai ais)]
+                                       (s/socket-close (s/socket-accept l))
+                                       (s/socket-close c)))}]
+    (run! s/socket-close (drop 10 fillers))
+    (s/socket-close pending)
+    (prn {:fillers (count fillers) :base base :after (fd-count)
+          :full full :recovered recovered})
+    (s/socket-close l)
+    (System/exit 0)))
+
+;; only as a child program (run-child passes -Dsockets.child=true): `lein test` loads every
+;; namespace under test/, and this must do nothing there
+(when (System/getProperty "sockets.child") (apply -main *command-line-args*))
