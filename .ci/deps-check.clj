@@ -99,10 +99,15 @@
            {:alias :build :fn 'compile-java :ensure (get b 'class-dir)} (:deps/prep-lib d))
     (check ":main = deps.edn :run :main-opts" ["-m" (str (:main p))] (:main-opts (alias :run)))
     (doseq [[nm cmd] (sort-by key (:aliases p))]
-      (if (and (= "run" (first cmd)) (= "-m" (second cmd)))
-        (check (str ":aliases " (pr-str nm) " = deps.edn " (keyword nm) " :main-opts")
-               (vec (rest cmd)) (:main-opts (alias (keyword nm))))
-        (println "  SKIP  :aliases" (pr-str nm) "(not a `run -m` alias)")))
+      (let [[prof cmd] (if (= "with-profile" (first cmd)) [(second cmd) (drop 2 cmd)] [nil cmd])]
+        (if (and (= "run" (first cmd)) (= "-m" (second cmd)))
+          (do (check (str ":aliases " (pr-str nm) " = deps.edn " (keyword nm) " :main-opts")
+                     (vec (rest cmd)) (:main-opts (alias (keyword nm))))
+              (when prof
+                (check (str ":profiles " prof " :source-paths = deps.edn " (keyword nm) " :extra-paths")
+                       (get-in p [:profiles (keyword (clojure.string/replace prof #"^\+" "")) :source-paths])
+                       (:extra-paths (alias (keyword nm))))))
+          (println "  SKIP  :aliases" (pr-str nm) "(not a `run -m` alias)"))))
     (doseq [k [:test :run :bench]]
       (check (str ":jvm-opts = deps.edn " k " :jvm-opts") jvm-opts (vec (:jvm-opts (alias k)))))
     (check ":test-selectors :default = what .ci/test-runner.clj skips (^:slow)"

@@ -61,3 +61,20 @@
         (is (< (/ (- (System/nanoTime) t0) 1e6) 200) "wakes within 2x the 100 ms the issue allows"))
       (is (not (.isClosed u)) "an interrupt leaves the socket open")
       (is (false? (.receiveReady u))))))
+
+(deftest heap-receive-copies-only-what-arrived
+  ;; heap arrays go through a per-thread direct buffer up to 64 KiB (pinned above): only the
+  ;; bytes received may change in the caller's array
+  (with-open [l (Socket/open inet stream 0)]
+    (.bind l (SockAddr/parseInet "127.0.0.1" 0))
+    (.listen l 8)
+    (with-open [c (Socket/open inet stream 0)]
+      (.connect c (.localAddress l) 5000)
+      (with-open [a (.accept l 5000)]
+        (doseq [size [16 65536 (* 256 1024)]]
+          (let [buf (byte-array size (byte 7))
+                out (byte-array [9 9 1 2 3 9])]
+            (is (= 3 (.send c out 2 5 0 5000)))
+            (is (= 3 (.receive a buf 4 size 0 5000)))
+            (is (= [7 7 7 7 1 2 3 7 7] (vec (take 9 buf))))
+            (is (every? #(= 7 %) (drop 7 buf)))))))))
