@@ -50,12 +50,16 @@
   [[addr handler] & body]
   `(with-open [l# (u/listener)]
      (let [h# ~handler
+           handlers# (atom [])
            server# (future (try (loop [] (let [c# (s/socket-accept l#)]
-                                               (future (with-open [c# c#] (h# c#)))
+                                               (swap! handlers# conj [c# (future (with-open [c# c#] (h# c#)))])
                                                (recur)))
                                 (catch java.io.IOException _# nil)))
            ~addr (s/socket-name l#)]
-       (try ~@body (finally (s/socket-close l#) (deref server# 5000 nil))))))
+       (try ~@body
+            (finally (s/socket-close l#)
+                     (deref server# 5000 nil)
+                     (doseq [[c# f#] @handlers#] (s/socket-close* c#) (try (deref f# 5000 nil) (catch Exception _# nil))))))))
 
 (defn- echo-handler [so] (s/socket-send-all so (receive-all so)) (s/socket-shutdown so :shut/wr))
 
@@ -165,3 +169,29 @@
             (s/socket-send-all c "still open upstream")
             (s/socket-shutdown c :shut/wr)
             (is (= "still open upstream" (String. ^bytes (deref got 5000 (byte-array 0)) "UTF-8")))))))))
+
+;; ------------------------------------------------------------------ addrinfo, flags, option maps
+
+(defspec generated-addrinfos-conform 300
+  (prop/for-all [ai (sg/addrinfo)]
+    (and (spec/valid? ::specs/addrinfo ai) (s/addrinfo? ai))))
+
+(defspec generated-flags-convert 300
+  (prop/for-all [fl (sg/flags :msg)]
+    (= fl (sockets.constants/int->flags :msg (sockets.constants/flags->int :msg fl)))))
+
+(defspec generated-option-maps-apply 100
+  (prop/for-all [[family type] (tgen/elements [[:af/inet :sock/stream] [:af/inet :sock/dgram] [:af/inet6 :sock/stream] [:af/unix :sock/stream]])
+                 seed tgen/nat]
+    (let [m (tgen/generate (sg/socket-option-map family type) 30 seed)]
+      (with-open [so (s/socket family type)]
+        (s/set-socket-options! so m)
+        (= (set (keys m)) (set (keys (s/socket-options so (keys m)))))))))
+
+(defspec generated-invalid-option-maps-are-refused-before-any-change 100
+  (prop/for-all [m (sg/invalid-option-map)]
+    (with-open [so (s/socket :af/inet :sock/stream)]
+      (let [readable #(update-vals (s/socket-options so) (fn [v] (if (bytes? v) (vec v) v)))
+            before (readable)]
+        (and (= :invalid (kind-of #(s/set-socket-options! so m)))
+             (= before (readable)))))))

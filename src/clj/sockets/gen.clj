@@ -120,3 +120,80 @@
   [binding & body]
   (require 'sockets.proxy)
   `(sockets.proxy/with-fault-proxy ~binding ~@body))
+
+;; ------------------------------------------------------------------ addrinfo, constants, options
+
+(defn flags
+  "Generator of flag sets of `kind` (:ai, :ni, :msg): sets of the keywords this platform defines."
+  [kind]
+  (let [defined (sort (for [[k v] (get (deref (requiring-resolve 'sockets.constants/tables)) kind) :when v] k))]
+    (gen/fmap set (gen/vector (gen/elements defined) 0 3))))
+
+(defn addrinfo
+  "Generator of addrinfo maps like `address-information` returns (inet addresses, stream/TCP or
+  datagram/UDP, an optional canonical name, :ai/ flags)."
+  []
+  (gen/fmap (fn [[sa stream? canon fl]]
+              {:family (:family sa)
+               :socktype (if stream? :sock/stream :sock/dgram)
+               :protocol (if stream? :ipproto/tcp :ipproto/udp)
+               :address sa
+               :canonname canon
+               :flags fl})
+            (gen/tuple (inet-sockaddr) (gen/boolean)
+                       (gen/one-of [(gen/return nil) (gen/fmap #(str % ".example") (gen/fmap str/join (gen/vector path-char 1 12)))])
+                       (flags :ai))))
+
+(defn- settable-options
+  "The options of `sockets.options/option-table` a fresh socket of `family` and `type` accepts
+  writing here (probed on a fresh socket), except read-only and write-only ones."
+  [family type]
+  (let [table @(requiring-resolve 'sockets.options/option-table)
+        socket (requiring-resolve 'sockets.core/socket)
+        get-opts (requiring-resolve 'sockets.options/socket-options)
+        set-opts! (requiring-resolve 'sockets.options/set-socket-options!)]
+    (with-open [^java.io.Closeable so (socket family type)]
+      (let [current (get-opts so)]
+        (vec (sort (for [[k {:keys [read-only? write-only?]}] table
+                         :when (and (not read-only?) (not write-only?) (contains? current k)
+                                    ;; the current value written back, and for a boolean its opposite too
+                                    (every? #(try (set-opts! so {k %}) true
+                                                  (catch java.io.IOException _ false))
+                                            (if (boolean? (current k)) [(not (current k)) (current k)] [(current k)])))]
+                     k)))))))
+
+(def ^:private settable (memoize settable-options))
+
+(def ^:private kernel-valid
+  ;; values the spec allows but the kernel only takes from a narrower set
+  {:ip/multicast-if (gen/elements ["0.0.0.0" "127.0.0.1"])
+   :ipv6/multicast-if (gen/elements [0 1])                            ; no interface, or lo
+   :ip/options (gen/fmap #(byte-array % (byte 1)) (gen/elements [0 4 8 40]))})  ; IPOPT_NOPs
+
+(defn socket-option-map
+  "Generator of option maps for a socket of `family` and `type` (default :af/inet
+  :sock/stream): only options such a socket accepts here, each with a valid value generated
+  from its spec (sockets.specs registers one per option keyword). Loads sockets.options."
+  ([] (socket-option-map :af/inet :sock/stream))
+  ([family type]
+   (require 'sockets.specs)
+   (let [ks (settable family type)
+         spec-gen (requiring-resolve 'clojure.spec.alpha/gen)]
+     (gen/bind (gen/fmap set (gen/vector (gen/elements ks) 1 (min 6 (count ks))))
+               (fn [chosen]
+                 (apply gen/hash-map (mapcat (fn [k] [k (or (kernel-valid k) (spec-gen k))]) (sort chosen))))))))
+
+(defn invalid-option-map
+  "Generator of option maps with at least one value its option's spec rejects (a wrong type,
+  an out-of-range number, a bogus keyword), for negative testing: `set-socket-options!` must
+  refuse them before setting anything."
+  ([] (invalid-option-map :af/inet :sock/stream))
+  ([family type]
+   (require 'sockets.specs)
+   (let [valid? (requiring-resolve 'clojure.spec.alpha/valid?)
+         ks (settable family type)
+         bad (gen/elements ["x" -1 -1000000 1.5 :bogus [] {} 4294967296 nil])]
+     (gen/fmap (fn [[good [k v]]] (assoc good k v))
+               (gen/tuple (gen/one-of [(gen/return {}) (socket-option-map family type)])
+                          (gen/such-that (fn [[k v]] (not (valid? k v)))
+                                         (gen/tuple (gen/elements ks) bad) 100))))))

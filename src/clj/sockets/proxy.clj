@@ -100,6 +100,7 @@
   (let [l (s/socket :af/inet :sock/stream)
         stopped (atom false)
         open (atom #{})
+        forwarders (atom [])
         log (atom [])]
     (try
       (s/socket-bind l (s/inet-address "127.0.0.1" 0))
@@ -117,8 +118,9 @@
                       (s/socket-connect t target)
                       (.setOption ^sockets.Socket c (.intValue IPProto/IPPROTO_TCP) (.intValue TCP/TCP_NODELAY) 1)
                       (.setOption ^sockets.Socket t (.intValue IPProto/IPPROTO_TCP) (.intValue TCP/TCP_NODELAY) 1)
-                      (future (forward :up c t (direction-schedule schedule :up) log stopped c))
-                      (future (forward :down t c (direction-schedule schedule :down) log stopped c))
+                      (swap! forwarders conj
+                             (future (forward :up c t (direction-schedule schedule :up) log stopped c))
+                             (future (forward :down t c (direction-schedule schedule :down) log stopped c)))
                       (catch java.io.IOException e
                         (swap! log conj [:connect :error (:kind (ex-data e))])
                         (s/socket-close* c)))
@@ -129,6 +131,8 @@
                  (s/socket-close* l)
                  (run! s/socket-close* @open)
                  (deref acceptor 5000 nil)
+                 ;; the forwarders leave their calls, so the closed sockets' fds are given back
+                 (run! #(try (deref % 5000 nil) (catch Exception _ nil)) @forwarders)
                  nil)]
       (->FaultProxy (s/socket-name l) log stop))))
 
