@@ -22,14 +22,23 @@
     (when out-file (.redirectOutput pb ^File out-file))
     (.start pb)))
 
+(defn- close-streams
+  "Closes the pipes to and from p (they are fds of this JVM until closed)."
+  [^Process p]
+  (.close (.getOutputStream p))
+  (.close (.getInputStream p))
+  (.close (.getErrorStream p)))
+
 (defn- finish
   "Waits (bounded) for p; returns {:exit :out :err}."
   [^Process p]
   (let [out (future (slurp (.getInputStream p)))
         err (future (slurp (.getErrorStream p)))]
-    (if (.waitFor p 60 TimeUnit/SECONDS)
-      {:exit (.exitValue p) :out @out :err @err}
-      (do (.destroyForcibly p) {:exit :timeout :out "" :err ""}))))
+    (try
+      (if (.waitFor p 60 TimeUnit/SECONDS)
+        {:exit (.exitValue p) :out (deref out 10000 "") :err (deref err 10000 "")}
+        (do (.destroyForcibly p) {:exit :timeout :out "" :err ""}))
+      (finally (close-streams p)))))
 
 (defn- run-cli [& args] (finish (start args)))
 
@@ -58,6 +67,7 @@
         (let [client (finish (start ["connect" "127.0.0.1" port] :in-file src))]
           (is (= 0 (:exit client)) (:err client)))
         (is (.waitFor listener 60 TimeUnit/SECONDS))
+        (close-streams listener)
         (is (= 0 (.exitValue listener)))
         (is (Arrays/equals data (java.nio.file.Files/readAllBytes (.toPath dst))))))))
 
@@ -70,6 +80,7 @@
       (is (wait-listening listener))
       (is (= 0 (:exit (finish (start ["connect" "--unix" path] :in-file src)))))
       (is (.waitFor listener 60 TimeUnit/SECONDS))
+      (close-streams listener)
       (is (= "over a unix socket\n" (slurp dst))))))
 
 (deftest lookup-reverse-options
