@@ -45,25 +45,15 @@ public final class Messages {
         if (MsgLib.LIB.socketpair(family, type | Native.SOCK_ATOMIC_FLAGS, protocol, sv) < 0)
             throw SocketException.errno("socketpair", Native.errno(), "cannot create socket pair", null);
         try {
-            if (Native.SOCK_ATOMIC_FLAGS == 0) { prepare("socketpair", sv[0]); prepare("socketpair", sv[1]); }
+            boolean atomic = Native.SOCK_ATOMIC_FLAGS != 0;
+            Socket.prepareFd("socketpair", sv[0], atomic);
+            Socket.prepareFd("socketpair", sv[1], atomic);
         } catch (SocketException e) {
             Native.LIBC.close(sv[0]);
             Native.LIBC.close(sv[1]);
             throw e;
         }
         return new Socket[] { new Socket(sv[0], family, type, protocol), new Socket(sv[1], family, type, protocol) };
-    }
-
-    /** Sets FD_CLOEXEC and O_NONBLOCK on {@code fdn} (and SO_NOSIGPIPE where there is no MSG_NOSIGNAL). */
-    private static void prepare(String op, int fdn) throws SocketException {
-        int fl = Native.LIBC.fcntl(fdn, Native.F_GETFD, 0);
-        if (fl < 0 || Native.LIBC.fcntl(fdn, Native.F_SETFD, fl | Native.FD_CLOEXEC) < 0)
-            throw SocketException.errno(op, Native.errno(), "unable to set close-on-exec", null);
-        fl = Native.LIBC.fcntl(fdn, Native.F_GETFL, 0);
-        if (fl < 0 || Native.LIBC.fcntl(fdn, Native.F_SETFL, fl | Native.O_NONBLOCK) < 0)
-            throw SocketException.errno(op, Native.errno(), "unable to set socket to non-blocking", null);
-        if (Native.MSG_NOSIGNAL == 0 && Native.SO_NOSIGPIPE >= 0)
-            Socket.setOptionInt(fdn, Native.SOL_SOCKET, Native.SO_NOSIGPIPE, 1);
     }
 
     /**
@@ -107,7 +97,7 @@ public final class Messages {
         if (SO_PROTOCOL >= 0) {
             try { protocol = Socket.getOptionInt(fdn, Native.SOL_SOCKET, SO_PROTOCOL); } catch (SocketException e) { protocol = 0; }
         }
-        prepare(op, fdn);
+        Socket.prepareFd(op, fdn, false);
         return new Socket(fdn, family, type, protocol);
     }
 

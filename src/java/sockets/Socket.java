@@ -53,13 +53,22 @@ public final class Socket implements Closeable {
             throw SocketException.errno("socket", e, "cannot create socket", null);
         }
         try {
-            if (Native.SOCK_ATOMIC_FLAGS == 0) setNonblockCloexec("socket", fdn);
-            if (Native.MSG_NOSIGNAL == 0 && Native.SO_NOSIGPIPE >= 0) setIntOption("socket", fdn, Native.SOL_SOCKET, Native.SO_NOSIGPIPE, 1);
+            prepareFd("socket", fdn, Native.SOCK_ATOMIC_FLAGS != 0);
         } catch (SocketException e) {
             Native.LIBC.close(fdn);
             throw e;
         }
         return new Socket(fdn, family, type, protocol);
+    }
+
+    /**
+     * Makes an fd fit to be a Socket: close-on-exec and non-blocking (unless the kernel set both
+     * atomically), and SO_NOSIGPIPE where sends cannot say MSG_NOSIGNAL. Closes nothing: the
+     * caller decides what happens to the fd on failure.
+     */
+    static void prepareFd(String op, int fdn, boolean flagsSetAtomically) throws SocketException {
+        if (!flagsSetAtomically) setNonblockCloexec(op, fdn);
+        if (Native.MSG_NOSIGNAL == 0 && Native.SO_NOSIGPIPE >= 0) setIntOption(op, fdn, Native.SOL_SOCKET, Native.SO_NOSIGPIPE, 1);
     }
 
     private static void setNonblockCloexec(String op, int fdn) throws SocketException {
@@ -322,13 +331,9 @@ public final class Socket implements Closeable {
                     throw fd.closed("socket-accept");
                 }
                 if (n >= 0) {
-                    if (Native.SOCK_ATOMIC_FLAGS == 0) {
-                        try {
-                            setNonblockCloexec("socket-accept", n);
-                            if (Native.MSG_NOSIGNAL == 0 && Native.SO_NOSIGPIPE >= 0)
-                                setIntOption("socket-accept", n, Native.SOL_SOCKET, Native.SO_NOSIGPIPE, 1);
-                        } catch (SocketException ex) { Native.LIBC.close(n); throw ex; }
-                    }
+                    try {
+                        prepareFd("socket-accept", n, Native.SOCK_ATOMIC_FLAGS != 0);
+                    } catch (SocketException ex) { Native.LIBC.close(n); throw ex; }
                     return new Socket(n, family, type, protocol);
                 }
                 if (e == Native.EINTR || e == Native.ECONNABORTED || e == Native.EPROTO) continue;
