@@ -14,10 +14,13 @@
   (count (.list (File. "/proc/self/fd"))))
 
 (defn fd-targets
-  "{fd target} of this process's open fds."
+  "{fd target} of this process's open fds. An fd that is gone by the time its link is read
+  (another thread closed it while the directory was listed) is left out."
   []
-  (into {} (for [^File f (.listFiles (File. "/proc/self/fd"))]
-             [(.getName f) (try (str (Files/readSymbolicLink (.toPath f))) (catch Exception _ "?"))])))
+  (into {} (for [^File f (.listFiles (File. "/proc/self/fd"))
+                 :let [target (try (str (Files/readSymbolicLink (.toPath f))) (catch Exception _ nil))]
+                 :when target]
+             [(.getName f) target])))
 
 (defn leaked-fds
   "{fd target} of the fds in `after` that are new since `before` (both from `fd-targets`): numbers
