@@ -512,6 +512,16 @@
 (defn- on-pinned-thread [cpu f]
   (value-of (spawn "bench-accept" (fn [] (pin-thread! cpu) (f))) 120000))
 
+(defn- per-ms-rate
+  "Calls f repeatedly for `ms` milliseconds; returns the calls per millisecond (thousands/s)."
+  [ms f]
+  (let [t0 (System/nanoTime) end (+ t0 (* 1000000 (long ms)))]
+    (loop [n 0]
+      (let [t (System/nanoTime)]
+        (if (> t end)
+          (/ (* 1e6 n) (- t t0))
+          (do (f) (recur (inc n))))))))
+
 (defn- nio-accept [pl ms]
   (let [ss (ServerSocketChannel/open)]
     (try
@@ -519,13 +529,8 @@
       (let [addr (.getLocalAddress ss)]
         (on-pinned-thread (:server pl)
                           (fn []
-                            (let [t0 (System/nanoTime) end (+ t0 (* 1000000 (long ms)))]
-                              (loop [n 0]
-                                (let [t (System/nanoTime)]
-                                  (if (> t end)
-                                    (/ (* 1e6 n) (- t t0))
-                                    (let [c (SocketChannel/open addr) s (.accept ss)]
-                                      (.close c) (.close s) (recur (inc n))))))))))
+                            (per-ms-rate ms #(let [c (SocketChannel/open addr) s (.accept ss)]
+                                               (.close c) (.close s))))))
       (finally (.close ss)))))
 
 (defn- lib-accept [pl ms]
@@ -534,15 +539,10 @@
       (let [addr (sc/socket-name l)]
         (on-pinned-thread (:server pl)
                           (fn []
-                            (let [t0 (System/nanoTime) end (+ t0 (* 1000000 (long ms)))]
-                              (loop [n 0]
-                                (let [t (System/nanoTime)]
-                                  (if (> t end)
-                                    (/ (* 1e6 n) (- t t0))
-                                    (let [c (sc/socket :af/inet :sock/stream)
-                                          _ (sc/socket-connect c addr)
-                                          s (sc/socket-accept l)]
-                                      (sc/socket-close c) (sc/socket-close s) (recur (inc n))))))))))
+                            (per-ms-rate ms #(let [c (sc/socket :af/inet :sock/stream)
+                                                   _ (sc/socket-connect c addr)
+                                                   s (sc/socket-accept l)]
+                                               (sc/socket-close c) (sc/socket-close s))))))
       (finally (.closeQuietly l)))))
 
 (def accept-row
