@@ -25,14 +25,19 @@
             (err #(s/socket-connect (s/socket :af/inet :sock/stream) (s/inet-address "127.0.0.1" 1))))
         base (fd-count)
         pending (s/socket-connect-ai ais) ; waits in l's queue for the accept below
-        fillers (loop [acc []]
-                  (if (>= (count acc) 5000)
-                    acc
-                    (let [so (try (s/socket :af/inet :sock/stream) (catch sockets.SocketException _ nil))]
-                      (if so (recur (conj acc so)) acc))))
-        full {:socket (err #(s/socket :af/inet :sock/stream))
-              :accept (err #(binding [s/*socket-accept-timeout* 1000] (s/socket-accept l)))
-              :connect-ai (err #(s/socket-connect-ai ais))}
+        fillers (atom [])
+        fill! (fn []
+                ;; top the fd table up right before each attempt: the JVM's own transient fds
+                ;; (closed after filling) would otherwise leave a free slot
+                (loop []
+                  (when (< (count @fillers) 5000)
+                    (when-let [so (try (s/socket :af/inet :sock/stream) (catch sockets.SocketException _ nil))]
+                      (swap! fillers conj so)
+                      (recur)))))
+        full {:socket (do (fill!) (err #(s/socket-close (s/socket :af/inet :sock/stream))))
+              :accept (do (fill!) (err #(s/socket-close (binding [s/*socket-accept-timeout* 1000] (s/socket-accept l)))))
+              :connect-ai (do (fill!) (err #(s/socket-close (s/socket-connect-ai ais))))}
+        fillers @fillers
         _ (run! s/socket-close (take 10 fillers))
         recovered {:socket (err #(s/socket-close (s/socket :af/inet :sock/stream)))
                    :accept (err #(s/socket-close (binding [s/*socket-accept-timeout* 5000] (s/socket-accept l))))
