@@ -4,6 +4,8 @@
   2,000 connections, 10,000 datagrams): default 10, 100 for the full counts."
   (:require [clojure.test :refer [deftest is testing use-fixtures]]
             [clojure.core.async :as a]
+            [clojure.core.async.impl.protocols]
+            [clojure.datafy]
             [sockets.async :as sa]
             [sockets.constants :as c]
             [sockets.test-util :as tu])
@@ -69,6 +71,8 @@
   `(let [~sym (EventLoop/create "test-loop" (boolean ~poll?))]
      (try ~@body
           (finally (sa/stop-loop! ~sym 5000)))))
+
+(defn- impl-closed? [ch] (clojure.core.async.impl.protocols/closed? ch))
 
 (defn- kind [x] (when (sa/error? x) (:kind (ex-data x))))
 
@@ -245,6 +249,8 @@
                                     (if (= port sc) (recur (inc n)) n))))))]
         (is (< puts 1024) "a put parked")
         (is (<= (.bytesWritten lp) (* 65536 puts)))
+        (is (<= puts (+ (quot (.bytesWritten lp) 65536) 1 2))
+            "accepted puts = values the kernel took whole + at most one in flight + the channel's buffer of 2")
         (println (format "send backpressure: producer parked after %d puts of 64 KiB; kernel took %d bytes"
                          puts (.bytesWritten lp)))
         ;; drain on the client, then finish
@@ -524,6 +530,135 @@
           (is (= :invalid (kind (take!! result2))))
           (is (false? (a/>!! sc2 "after")) "the channel is closed")))
       (.close client) (.close server))))
+
+;; ------------------------------------------------------------------ direct writes
+
+(defn- take-parked?
+  "True when `ch` has a pending take (the send-chan's pump waiting for a value)."
+  [ch]
+  (= 1 (:take-count (clojure.datafy/datafy ch))))
+
+(defn- receive-n
+  "Reads exactly n bytes from the blocking socket `s` (10 s per receive); returns them."
+  ^bytes [^Socket s n]
+  (let [n (long n)
+        b (byte-array n)]
+    (loop [off 0]
+      (if (< off n)
+        (let [r (.receive s b (int off) (int n) 0 10000)]
+          (if (pos? r) (recur (+ off r)) (throw (ex-info "early EOF" {:off off :n n}))))
+        b))))
+
+(deftest send-chan-writes-on-the-putting-thread
+  (with-loop [lp]
+    (let [[^Socket client ^Socket server] (connected-pair lp)
+          result (a/promise-chan)
+          sc (sa/send-chan server {:loop lp :result-ch result :buf-or-n 4})]
+      (a/>!! sc "first")
+      (is (= "first" (String. (receive-n client 5))) "the first value (written by the loop: the flow was not attached yet)")
+      (is (wait-until 2000 #(take-parked? sc)))
+      (testing "a value the kernel can take is sent before the put returns, by the putting thread"
+        (let [before (.bytesWritten lp)
+              direct (.directWrites lp)]
+          (is (true? (a/>!! sc (byte-array 1000 (byte 7)))))
+          (is (= (inc direct) (.directWrites lp)) "sent by the putting thread, before the put returned")
+          (is (= (+ before 1000) (.bytesWritten lp)))
+          (is (= (seq (byte-array 1000 (byte 7))) (seq (receive-n client 1000))))))
+      (testing "a value larger than the kernel's buffers: the putting thread sends what fits, the loop the rest"
+        (let [big (let [b (byte-array (* 24 1024 1024))] (.nextBytes (Random. 7) b) b)
+              before (.bytesWritten lp)]
+          (is (wait-until 2000 #(take-parked? sc)))
+          (is (true? (a/>!! sc big)) "the put completes: the value is in flight")
+          (let [direct (- (.bytesWritten lp) before)]
+            (println (format "direct write: %d of %d bytes sent by the putting thread, the rest by the loop" direct (alength big)))
+            (is (< direct (alength big)) "the rest waits for the peer"))
+          (is (true? (a/>!! sc "tail")) "buffered behind the value in flight")
+          (let [got (receive-n client (+ (alength big) 4))]
+            (is (Arrays/equals big (Arrays/copyOfRange got 0 (alength big))) "the big value intact, in order")
+            (is (= "tail" (String. got (alength big) 4)) "then the next value"))))
+      (a/close! sc)
+      (is (= (+ 5 1000 (* 24 1024 1024) 4) (take!! result)))
+      (testing "a put after the socket was closed: :closed on :result-ch, the channel closes"
+        (let [result2 (a/promise-chan)
+              sc2 (sa/send-chan server {:loop lp :result-ch result2})]
+          (a/>!! sc2 "attach")
+          (is (= "attach" (String. (receive-n client 6))))
+          (is (wait-until 2000 #(take-parked? sc2)))
+          (.close server)
+          (a/put! sc2 "after close")
+          (is (= :closed (kind (take!! result2))))
+          (is (wait-until 2000 #(impl-closed? sc2)))))
+      (.close client))))
+
+(deftest send-chan-keeps-order-of-puts-from-many-threads
+  (testing "values put by several threads and go blocks arrive whole and in each producer's order, across kernel-full fallbacks"
+    (with-loop [lp]
+      (let [[^Socket client ^Socket server] (connected-pair lp)
+            result (a/promise-chan)
+            sc (sa/send-chan server {:loop lp :result-ch result :buf-or-n 3})
+            producers 6
+            per 150
+            ;; message: producer id (1 byte), seq (int), length (int), payload; every 40th is 300 KB
+            msg (fn ^bytes [id i]
+                  (let [n (if (zero? (mod i 40)) (* 300 1024) (inc (mod (* (inc id) i 131) 3000)))
+                        bb (ByteBuffer/allocate (+ 9 n))]
+                    (.put bb (byte id)) (.putInt bb (int i)) (.putInt bb (int n))
+                    (dotimes [k n] (.put bb (unchecked-byte (+ id i k))))
+                    (.array bb)))
+            total (reduce + (for [id (range producers) i (range per)] (alength ^bytes (msg id i))))
+            done (a/merge
+                  (for [id (range producers)]
+                    (if (even? id)
+                      (a/thread (dotimes [i per] (a/>!! sc (msg id i))) id)
+                      (a/go (dotimes [i per] (a/>! sc (msg id i))) id))))
+            reader (a/thread
+                     (let [next-seq (long-array producers)]
+                       (loop [got 0 bad []]
+                         (if (or (= got (* producers per)) (seq bad))
+                           [got bad (vec next-seq)]
+                           (let [hdr (ByteBuffer/wrap (receive-n client 9))
+                                 id (.get hdr) i (.getInt hdr) n (.getInt hdr)]
+                             (if-not (and (< -1 id producers) (< -1 n (* 400 1024)))
+                               (recur got [[:garbled-header id i n]])
+                               (let [p (receive-n client n)
+                                     ok-payload (loop [k 0] (or (= k n) (and (= (aget p k) (unchecked-byte (+ id i k))) (recur (inc k)))))
+                                     ok-seq (= i (aget next-seq id))]
+                                 (aset next-seq id (inc i))
+                                 (recur (inc got) (cond-> bad
+                                                    (not ok-payload) (conj [:payload id i])
+                                                    (not ok-seq) (conj [:order id i]))))))))))]
+        (is (= (set (range producers)) (set (a/<!! (a/into [] done)))))
+        (a/close! sc)
+        (let [[got bad seqs] (take!! reader 60000)]
+          (is (empty? bad))
+          (is (= (* producers per) got))
+          (is (= (repeat producers per) seqs)))
+        (is (= total (take!! result)) "every byte, once")
+        (.close client) (.close server)))))
+
+(deftest write-flow-try-write
+  (testing "Flow.tryWrite: true when sent on the calling thread; false with onWritten on the loop thread when the kernel is full"
+    (with-loop [lp]
+      (let [[^Socket client ^Socket server] (connected-pair lp)
+            written (a/chan 16)
+            flow (.send lp server (EventLoop$Options.)
+                        (reify sockets.EventLoop$WriteHandler
+                          (onWritten [_ _] (a/put! written (.getName (Thread/currentThread))))
+                          (onEnd [_ _] (a/put! written :end))
+                          (onError [_ _ e] (a/put! written e))))]
+        (.write flow (ByteBuffer/wrap (.getBytes "attach")))
+        (is (= "test-loop" (take!! written)) "write: onWritten on the loop thread")
+        (is (true? (.tryWrite flow (ByteBuffer/wrap (.getBytes "direct")))) "an idle socket takes it at once")
+        (is (thrown? IllegalStateException (do (.tryWrite flow (ByteBuffer/allocate (* 32 1024 1024)))
+                                               (.tryWrite flow (ByteBuffer/wrap (.getBytes "x")))))
+            "a second buffer while the first is pending is refused")
+        (is (= "attachdirect" (String. (receive-n client 12))))
+        (receive-n client (* 32 1024 1024))
+        (is (= "test-loop" (take!! written)) "the rest of the big buffer was finished by the loop")
+        (.finish flow)
+        (is (= :end (take!! written)))
+        (is (= (+ 12 (* 32 1024 1024)) (.bytesWritten flow)))
+        (.close client) (.close server)))))
 
 (deftest connect-timeout
   (testing "a connect that gets no answer (the listener's queue is full) fails with :timeout"

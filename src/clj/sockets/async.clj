@@ -24,8 +24,10 @@
   by the channel buffers (buf-or-n items of at most :max-chunk bytes) plus one item in flight.
 
   Threads. Handlers run on the loop thread; put!/take! callbacks run there or on core.async's
-  dispatch pool. Nothing here blocks a thread; channel transducers (if you pass a buffer with
-  one through your own pipeline) must not block either.
+  dispatch pool. A value put on a send-chan is written by the putting thread itself when the
+  kernel takes it at once (one non-blocking send; the loop is not woken); the loop writes
+  only what the kernel could not take yet. Nothing here blocks a thread; channel transducers
+  (if you pass a buffer with one through your own pipeline) must not block either.
 
   Ownership. The channels never close the socket unless asked with `:close? true`: then the
   socket is closed when that channel's flow ends for any reason (EOF, error, the channel closed
@@ -207,12 +209,31 @@
     (string? v) (ByteBuffer/wrap (.getBytes ^String v StandardCharsets/UTF_8))
     :else nil))
 
+(defn- on-caller-handler
+  "A take handler whose callback `f` core.async runs on the thread that completes the take
+  (the putting or closing thread; core.async honours :on-caller? on the callback's metadata)
+  instead of its dispatch pool."
+  [f]
+  (let [f (with-meta f {:on-caller? true})]
+    (reify
+      java.util.concurrent.locks.Lock
+      (lock [_])
+      (unlock [_])
+      impl/Handler
+      (active? [_] true)
+      (blockable? [_] true)
+      (lock-id [_] 0)
+      (commit [_] f))))
+
 (defn send-chan
   "Returns a channel whose values (byte arrays, ByteBuffers from position to limit, strings
-  as UTF-8) the loop writes to socket `s`, in order, each entirely before the next is taken;
-  on a datagram socket each value is one datagram. Does not block; a producer's put parks
-  while the kernel's send buffer and the channel's buffer are full. Close the channel to end:
-  with :shutdown-on-close? the write side is then shut down. On an error (reset, :timeout-ms,
+  as UTF-8) are written to socket `s`, in order, each entirely before the next is taken;
+  on a datagram socket each value is one datagram. Does not block. A value the kernel can
+  take at once is sent by the thread that put it (one non-blocking send, no hand-off); the
+  rest of a value the kernel cannot take now is written by the loop when the socket is
+  writable, and the next value is taken only after that, so a producer's put parks while the
+  kernel's send buffer and the channel's buffer are full. Close the channel to end: with
+  :shutdown-on-close? the write side is then shut down. On an error (reset, :timeout-ms,
   socket closed, loop stopped, a value of another type: :invalid) the channel is closed (puts
   return false) and the error goes to :result-ch. Options: :buf-or-n :timeout-ms
   :shutdown-on-close? :close? :result-ch :loop."
@@ -225,26 +246,36 @@
          result (:result-ch opts)
          report! (fn [v] (when result (a/put! result v (fn [_] (a/close! result)))))
          flow-p (promise)
-         take-next (fn take-next []
-                     (a/take! ch (fn [v]
-                                   (let [^EventLoop$Flow flow @flow-p]
-                                     (cond
-                                       (.isDone flow) nil
-                                       (nil? v) (.finish flow)
-                                       :else
-                                       (if-let [b (->buffer v)]
-                                         (try (.write flow b)
-                                              (catch IllegalStateException _ nil)) ; the flow ended meanwhile
-                                         (do (.cancel flow)
-                                             (a/close! ch)
-                                             (report! (c/invalid :send-chan (str "cannot send a value of type "
-                                                                                 (.getName (class v))))))))))))
+         ;; consume! writes one value; true: the kernel took all of it, take the next now
+         consume! (fn [v]
+                    (let [^EventLoop$Flow flow @flow-p]
+                      (cond
+                        (.isDone flow) false
+                        (nil? v) (do (.finish flow) false)
+                        :else
+                        (if-let [b (->buffer v)]
+                          (try (.tryWrite flow b)
+                               (catch IllegalStateException _ false)) ; the flow ended meanwhile
+                          (do (.cancel flow)
+                              (a/close! ch)
+                              (report! (c/invalid :send-chan (str "cannot send a value of type "
+                                                                  (.getName (class v)))))
+                              false)))))
+         ;; pump! takes and writes values on the calling thread while they are there and the
+         ;; kernel takes them; an empty channel leaves one take whose callback carries on, on
+         ;; the thread that puts (or closes). Iterative: no stack growth however many values.
+         handler-box (volatile! nil)
+         pump! (fn []
+                 (clojure.core/loop []
+                   (when-let [b (impl/take! ch @handler-box)]
+                     (when (consume! @b) (recur)))))
+         _ (vreset! handler-box (on-caller-handler (fn [v] (when (consume! v) (pump!)))))
          handler (reify EventLoop$WriteHandler
-                   (onWritten [_ _] (take-next))
+                   (onWritten [_ _] (pump!))
                    (onEnd [_ flow] (report! (.bytesWritten flow)))
                    (onError [_ _ e] (a/close! ch) (report! e)))]
      (deliver flow-p (.send loop s o handler))
-     (take-next)
+     (pump!)
      ch)))
 
 ;; ------------------------------------------------------------------ connecting

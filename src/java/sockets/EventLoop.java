@@ -32,8 +32,10 @@ import sockets.impl.SockAddrCodec;
  * The loop owns one daemon thread, started lazily by the first registration and ended by
  * {@link #stop}. Other threads never touch its state: every public method hands the loop a
  * task through a concurrent queue and wakes it (an eventfd on Linux, a pipe elsewhere); the
- * loop drains the queue at the top of each pass. <b>Every handler callback runs on the loop
- * thread</b> and must not block (hand work to another thread, or use non-blocking puts);
+ * loop drains the queue at the top of each pass. The one shortcut: {@link Flow#tryWrite} sends
+ * on the calling thread when the kernel takes the whole buffer at once (an attached writing
+ * flow with nothing pending), and involves the loop only for what is left. <b>Every handler
+ * callback runs on the loop thread</b> and must not block (hand work to another thread, or use non-blocking puts);
  * the one exception: when a registration reaches a loop that is already stopped, its
  * {@code onError} runs on the thread that registered (or that stopped the loop).
  *
@@ -203,6 +205,9 @@ public final class EventLoop {
         SockAddr target;
         // written by the loop thread only, readable anywhere:
         private volatile boolean ended;
+        private volatile boolean finishRequested;
+        // set by the loop once the flow holds its socket's writing slot: direct writes wait for it
+        private volatile boolean attached;
         private volatile long bytesRead, bytesWritten;
 
         Flow(EventLoop loop, Socket socket, Kind kind, Options opts, Object handler, String op) {
@@ -250,11 +255,65 @@ public final class EventLoop {
         }
 
         /**
+         * Writing flows: sends the remaining bytes of {@code buf} from the calling thread when the
+         * kernel takes them now, without involving the loop thread (no task, no wake-up). Returns
+         * true when the kernel took all of it: no {@code onWritten} follows, the next buffer may
+         * be given at once. Returns false when the loop finishes the job, as after
+         * {@link #write}: the rest is sent when the socket is writable, then {@code onWritten}
+         * (or {@code onError}) on the loop thread; a send error is likewise reported by the loop
+         * through {@code onError}. Never blocks (non-blocking sends only). Position and limit
+         * of {@code buf} are not changed. Any thread.
+         * @throws IllegalStateException when the previous buffer is not written yet
+         */
+        public boolean tryWrite(ByteBuffer buf) {
+            if (buf == null) throw new IllegalArgumentException("buffer is required");
+            if (kind != Kind.SEND) throw new IllegalStateException("not a writing flow");
+            if (!writing.compareAndSet(false, true)) throw new IllegalStateException("a write is already pending");
+            final ByteBuffer b = buf.duplicate();
+            if (ended) { writing.set(false); return false; } // the flow's last callback has been made
+            if (!attached) { // not registered yet (or refused): the loop decides, in order
+                loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.startWrite(Flow.this, b)); } });
+                return false;
+            }
+            int fdn;
+            try {
+                fdn = fd.acquire(op);
+            } catch (SocketException e) {
+                loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.failDirect(Flow.this, e)); } });
+                return false;
+            }
+            SocketException err = null;
+            boolean done;
+            try {
+                done = loop.sendDirect(this, fdn, b);
+            } catch (SocketException e) {
+                err = e;
+                done = false;
+            } finally {
+                fd.release();
+            }
+            if (done) {
+                loop.directWrites.increment();
+                writing.set(false);
+                if (finishRequested) loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.finishFlow(Flow.this)); } });
+                return true;
+            }
+            final SocketException failure = err;
+            loop.submit(new Task() {
+                void run() {
+                    loop.guard(Flow.this, () -> { if (failure != null) loop.failDirect(Flow.this, failure); else loop.startWrite(Flow.this, b); });
+                }
+            });
+            return false;
+        }
+
+        /**
          * Writing flows: ends the flow after the pending buffer (if any) is sent, shutting down
          * the write side when the flow's options say so; then {@code onEnd}. Any thread.
          */
         public void finish() {
             if (kind != Kind.SEND) throw new IllegalStateException("not a writing flow");
+            finishRequested = true;
             loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.finishFlow(Flow.this)); } });
         }
 
@@ -293,7 +352,9 @@ public final class EventLoop {
     private ByteBuffer readBuf = ByteBuffer.allocateDirect(65536);
     private ByteBuffer writeBuf = ByteBuffer.allocateDirect(WRITE_CHUNK);
     private volatile int registered;
-    private volatile long totalRead, totalWritten;
+    private volatile long totalRead;
+    private final java.util.concurrent.atomic.LongAdder totalWritten = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder directWrites = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.AtomicLong handlerErrors = new java.util.concurrent.atomic.AtomicLong();
     private volatile Throwable lastHandlerError;
 
@@ -329,7 +390,9 @@ public final class EventLoop {
     /** Bytes read from all sockets by this loop. */
     public long bytesRead() { return totalRead; }
     /** Bytes written to all sockets by this loop. */
-    public long bytesWritten() { return totalWritten; }
+    public long bytesWritten() { return totalWritten.sum(); }
+    /** How many buffers {@link Flow#tryWrite} sent entirely on the calling thread (the loop thread not involved). */
+    public long directWrites() { return directWrites.sum(); }
     /** How many handler callbacks threw where nothing else could report it (onEnd, onError, tasks). */
     public long handlerErrors() { return handlerErrors.get(); }
     /** The last such throwable, or null. */
@@ -592,6 +655,7 @@ public final class EventLoop {
         f.reg = r;
         f.deadline = deadlineFrom(System.nanoTime(), f);
         updateInterest(r);
+        if (f.kind == Kind.SEND && !f.done) f.attached = true;
     }
 
     private void finishUnattached(Flow f, SocketException e) {
@@ -852,7 +916,7 @@ public final class EventLoop {
                 }
                 src.position(src.position() + (int) n);
                 f.bytesWritten += n;
-                totalWritten += n;
+                totalWritten.add(n);
                 f.deadline = deadlineFrom(System.nanoTime(), f);
             }
             if (!src.hasRemaining()) {
@@ -864,6 +928,38 @@ public final class EventLoop {
                 return;
             }
         }
+    }
+
+    /**
+     * The direct part of {@link Flow#tryWrite}, on the caller's thread with {@code fdn} acquired:
+     * sends until {@code b} is empty (true) or the kernel would block (false, {@code b}'s
+     * position at the first unsent byte).
+     * @throws SocketException when a send fails (the loop then fails the flow)
+     */
+    boolean sendDirect(Flow f, int fdn, ByteBuffer b) throws SocketException {
+        boolean datagram = f.socket.type() != Native.SOCK_STREAM;
+        while (b.hasRemaining()) {
+            int len = datagram ? b.remaining() : Math.min(b.remaining(), WRITE_CHUNK);
+            long n = Native.LIBC.send(fdn, b, len, Native.MSG_NOSIGNAL);
+            if (n < 0) {
+                int e = Native.errno();
+                if (e == Native.EINTR) continue;
+                if (Native.wouldBlock(e)) return false;
+                throw SocketException.errno(f.op, e, "cannot send to socket", null);
+            }
+            b.position(b.position() + (int) n);
+            f.bytesWritten += n;
+            totalWritten.add(n);
+        }
+        return true;
+    }
+
+    /** A direct write failed (or found the socket closed): end the flow as the loop's own write would. */
+    void failDirect(Flow f, SocketException e) {
+        if (f.done) return;
+        Reg r = f.reg;
+        if (e.kind() == SocketException.Kind.CLOSED && r != null) failClosed(r);
+        else end(f, e, false);
     }
 
     void finishFlow(Flow f) {
