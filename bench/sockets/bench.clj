@@ -555,6 +555,38 @@
 
 ;; ------------------------------------------------------------------ 6. async
 
+;; core.async's go-block dispatch executor, switchable per row. core.async 1.9 reads the
+;; clojure.core.async.executor-factory property once, at its first dispatch (which comes after
+;; this namespace is loaded), so the property is set here unless the user set one. The default
+;; target is what core.async would build itself (an unbounded cached pool, threads
+;; "async-mixed-N"); `with-fixed-dispatch` switches to a fixed pool of 8 for one measurement.
+(def ^:private cached-dispatch
+  (delay (java.util.concurrent.Executors/newCachedThreadPool
+          (clojure.core.async.impl.dispatch/counted-thread-factory "async-mixed-%d" true))))
+(def ^:private fixed-dispatch
+  (delay (java.util.concurrent.Executors/newFixedThreadPool
+          8 (clojure.core.async.impl.dispatch/counted-thread-factory "async-fixed-%d" true))))
+(def ^:private dispatch-target (atom cached-dispatch))
+
+(def ^:private switchable-dispatch
+  (reify java.util.concurrent.Executor
+    (execute [_ r] (.execute ^java.util.concurrent.Executor @@dispatch-target r))))
+
+(defn dispatch-executor
+  "The executor factory named by clojure.core.async.executor-factory in bench runs: go blocks
+  dispatch through the switchable executor; other workloads get core.async's defaults."
+  [workload]
+  (when (= workload :core-async-dispatch) switchable-dispatch))
+
+(when-not (System/getProperty "clojure.core.async.executor-factory")
+  (System/setProperty "clojure.core.async.executor-factory" "sockets.bench/dispatch-executor"))
+
+(defn- with-fixed-dispatch
+  "Calls (f) with go blocks dispatched on a fixed pool of 8 threads instead of core.async's default."
+  [f]
+  (reset! dispatch-target fixed-dispatch)
+  (try (f) (finally (reset! dispatch-target cached-dispatch))))
+
 (defn- nio-selector-echo
   "A hand-written NIO Selector echo server on one thread; returns [address stop-fn]."
   []
@@ -611,9 +643,18 @@
           (recur))))
     [(InetSocketAddress. ^String address (int port)) (fn [] (a/close! ach))]))
 
+(defn- process-cpu-ns ^long []
+  (.getProcessCpuTime ^com.sun.management.OperatingSystemMXBean
+                      (java.lang.management.ManagementFactory/getOperatingSystemMXBean)))
+
+(defn- thread-cpu-ns ^long []
+  (.getCurrentThreadCpuTime (java.lang.management.ManagementFactory/getThreadMXBean)))
+
 (defn- echo-driver
   "Opens n connections to addr, keeps one 64 B message in flight on each (NIO Selector, one
-  thread), counts echoes for ms after a warm-up; returns echoes/s. Closes the connections."
+  thread), counts echoes for ms after a warm-up; returns {:rate echoes/s, :cpu-us the CPU time
+  of the rest of the process (the server: its threads, plus JIT/GC) per echo}. Closes the
+  connections."
   [addr ^long n ^long ms cpu]
   (let [conns (vec (for [_ (range n)]
                      (doto (SocketChannel/open ^InetSocketAddress addr)
@@ -632,13 +673,18 @@
                   (.clear msg) (while (.hasRemaining msg) (.write c msg)))
                 (let [warm-end (+ (System/nanoTime) (* 1000000 (long (cfg :driver-warm-ms))))
                       end (+ warm-end (* 1000000 ms))]
-                  (loop [count 0 t0 0]
+                  (loop [count 0 t0 0 cpu0 [0 0]]
                     (let [now (System/nanoTime)]
                       (cond
-                        (> now end) (/ (* 1e9 count) (- now t0))
+                        (> now end) (let [[p0 d0] cpu0
+                                          server-ns (- (- (process-cpu-ns) (long p0)) (- (thread-cpu-ns) (long d0)))]
+                                      {:rate (/ (* 1e9 count) (- now t0))
+                                       :cpu-us (when (pos? count) (/ server-ns 1000.0 count))})
                         :else
                         (let [measuring? (> now warm-end)
-                              t0 (if (and measuring? (zero? t0)) now t0)
+                              start? (and measuring? (zero? t0))
+                              t0 (if start? now t0)
+                              cpu0 (if start? [(process-cpu-ns) (thread-cpu-ns)] cpu0)
                               got (long-array 1)]
                           (.select sel 100)
                           (let [it (.iterator (.selectedKeys sel))]
@@ -656,7 +702,7 @@
                                           (aset got 0 (inc (aget got 0)))
                                           (.clear msg) (while (.hasRemaining msg) (.write c msg)))
                                       (aset pending 0 p)))))))
-                          (recur (if measuring? (+ count (aget got 0)) count) t0))))))))
+                          (recur (if measuring? (+ count (aget got 0)) count) t0 cpu0))))))))
        (+ 60000 ms))
       (finally (.close sel) (close-all conns)))))
 
@@ -673,8 +719,27 @@
    :scenario "async echo, N connections x 64 B in flight: sockets.async (core.async) vs NIO Selector (echoes/s)"
    :unit "k/s"
    :placements [{:name "one CPU (process)" :server "0" :client "0"} {:name "both CPUs (process)" :server "0-1" :client "0-1"}]
-   :impls {:nio (fn [pl ms] (/ (async-echo-run nio-selector-echo pl ms) 1000.0))
-           :lib (fn [pl ms] (/ (async-echo-run async-echo pl ms) 1000.0))}})
+   :impls {:nio (fn [pl ms] (/ (:rate (async-echo-run nio-selector-echo pl ms)) 1000.0))
+           :lib (fn [pl ms] (/ (:rate (async-echo-run async-echo pl ms)) 1000.0))}})
+
+(def async-echo-fixed-row
+  {:key "async-echo-fixed"
+   :scenario "async echo as above, go blocks dispatched on a fixed pool of 8 (clojure.core.async.executor-factory) vs NIO Selector (echoes/s)"
+   :unit "k/s"
+   :placements (:placements async-echo-row)
+   :impls {:nio (fn [pl ms] (/ (:rate (async-echo-run nio-selector-echo pl ms)) 1000.0))
+           :lib (fn [pl ms] (/ (:rate (with-fixed-dispatch #(async-echo-run async-echo pl ms))) 1000.0))}})
+
+(def async-echo-cpu-row
+  "The async echo's cost rather than its rate: CPU time of everything but the driver thread per
+  echo. Other processes on a shared machine starve the one-thread NIO server more than the
+  many-threaded async one, so the rate ratio swings with the load; CPU per echo hardly does."
+  {:key "async-echo-cpu"
+   :scenario "async echo server CPU per echo (process CPU minus the driver thread): sockets.async vs NIO Selector"
+   :unit "us" :lower? true
+   :placements [{:name "one CPU (process)" :server "0" :client "0"}]
+   :impls {:nio (fn [pl ms] (:cpu-us (async-echo-run nio-selector-echo pl ms)))
+           :lib (fn [pl ms] (:cpu-us (async-echo-run async-echo pl ms)))}})
 
 (defn- loop-echo
   "An echo server on sockets.EventLoop's handlers directly (no core.async): each chunk received
@@ -879,7 +944,7 @@
   [(pingpong-row 1) (pingpong-row 64) (bulk-row false) (bulk-row true)
    (ports-row {:receive-buffer-size 4096 :send-size 16384} "egg defaults: 4 KiB input buffer, 16 KiB send size")
    (ports-row {:receive-buffer-size chunk-size :send-size chunk-size} "64 KiB buffer and send size")
-   udp-row udp-batched-row accept-row async-pingpong-row loop-pingpong-row async-echo-row])
+   udp-row udp-batched-row accept-row async-pingpong-row loop-pingpong-row async-echo-row async-echo-fixed-row async-echo-cpu-row])
 
 (defn- machine []
   (let [cpu (some #(when (str/starts-with? % "model name") (str/trim (second (str/split % #":" 2))))
