@@ -29,6 +29,15 @@
   only what the kernel could not take yet. Nothing here blocks a thread; channel transducers
   (if you pass a buffer with one through your own pipeline) must not block either.
 
+  Speed. A received item reaches a go block through one core.async dispatch (the loop thread
+  hands it to core.async's pool); that hand-off is the main cost per message. core.async 1.9's
+  default dispatch executor is an unbounded cached pool, where every dispatch wakes a parked
+  thread and bursts start new ones: measured at 15-24 us of CPU per item on a 2-vCPU VM, more
+  than the socket I/O of an echo (about 10 us), against 0.5-2 us with a fixed pool. Servers
+  with many busy connections should set the JVM property clojure.core.async.executor-factory
+  to a function returning a fixed pool for :core-async-dispatch (as bench/sockets/bench.clj's
+  `dispatch-executor` does), or use sockets.EventLoop's handlers directly (no hand-off).
+
   Ownership. The channels never close the socket unless asked with `:close? true`: then the
   socket is closed when that channel's flow ends for any reason (EOF, error, the channel closed
   by you, the loop stopped). Closing the socket yourself fails its channels with a :closed
