@@ -24,9 +24,9 @@
   by the channel buffers (buf-or-n items of at most :max-chunk bytes) plus one item in flight.
 
   Threads. Handlers run on the loop thread; put!/take! callbacks run there or on core.async's
-  dispatch pool. A value put on a send-chan is written by the putting thread itself when the
-  kernel takes it at once (one non-blocking send; the loop is not woken); the loop writes
-  only what the kernel could not take yet. Nothing here blocks a thread; channel transducers
+  dispatch pool. A value put on a send-chan while the loop thread is idle is written by the
+  putting thread itself (one non-blocking send; the loop is not woken); a busy loop sends it
+  in its next pass with the others, and the loop writes whatever the kernel could not take. Nothing here blocks a thread; channel transducers
   (if you pass a buffer with one through your own pipeline) must not block either.
 
   Speed. A received item reaches a go block through one core.async dispatch (the loop thread
@@ -237,11 +237,11 @@
 (defn send-chan
   "Returns a channel whose values (byte arrays, ByteBuffers from position to limit, strings
   as UTF-8) are written to socket `s`, in order, each entirely before the next is taken;
-  on a datagram socket each value is one datagram. Does not block. A value the kernel can
-  take at once is sent by the thread that put it (one non-blocking send, no hand-off); the
-  rest of a value the kernel cannot take now is written by the loop when the socket is
-  writable, and the next value is taken only after that, so a producer's put parks while the
-  kernel's send buffer and the channel's buffer are full. Close the channel to end: with
+  on a datagram socket each value is one datagram. Does not block. While the loop thread is
+  idle, a value is sent by the thread that put it (one non-blocking send, no hand-off); a
+  busy loop sends it in its next pass; what the kernel cannot take now is written by the loop
+  when the socket is writable, and the next value is taken only after that, so a producer's
+  put parks while the kernel's send buffer and the channel's buffer are full. Close the channel to end: with
   :shutdown-on-close? the write side is then shut down. On an error (reset, :timeout-ms,
   socket closed, loop stopped, a value of another type: :invalid) the channel is closed (puts
   return false) and the error goes to :result-ch. Options: :buf-or-n :timeout-ms

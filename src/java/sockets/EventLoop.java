@@ -32,9 +32,10 @@ import sockets.impl.SockAddrCodec;
  * The loop owns one daemon thread, started lazily by the first registration and ended by
  * {@link #stop}. Other threads never touch its state: every public method hands the loop a
  * task through a concurrent queue and wakes it (an eventfd on Linux, a pipe elsewhere); the
- * loop drains the queue at the top of each pass. The one shortcut: {@link Flow#tryWrite} sends
- * on the calling thread when the kernel takes the whole buffer at once (an attached writing
- * flow with nothing pending), and involves the loop only for what is left. <b>Every handler
+ * loop drains the queue at the top of each pass; a loop that is awake (not in its wait) is not
+ * woken, it sees the task before it next waits. The one shortcut: {@link Flow#tryWrite} sends
+ * on the calling thread while the loop sleeps (an attached writing flow with nothing pending),
+ * and involves the loop only for what the kernel did not take. <b>Every handler
  * callback runs on the loop thread</b> and must not block (hand work to another thread, or use non-blocking puts);
  * the one exception: when a registration reaches a loop that is already stopped, its
  * {@code onError} runs on the thread that registered (or that stopped the loop).
@@ -255,14 +256,16 @@ public final class EventLoop {
         }
 
         /**
-         * Writing flows: sends the remaining bytes of {@code buf} from the calling thread when the
-         * kernel takes them now, without involving the loop thread (no task, no wake-up). Returns
-         * true when the kernel took all of it: no {@code onWritten} follows, the next buffer may
-         * be given at once. Returns false when the loop finishes the job, as after
-         * {@link #write}: the rest is sent when the socket is writable, then {@code onWritten}
-         * (or {@code onError}) on the loop thread; a send error is likewise reported by the loop
-         * through {@code onError}. Never blocks (non-blocking sends only). Position and limit
-         * of {@code buf} are not changed. Any thread.
+         * Writing flows: while the loop thread is asleep in its wait, sends the remaining bytes
+         * of {@code buf} from the calling thread, so that the kernel takes them without waking
+         * the loop (no task, no wake-up). Returns true when the kernel took all of it: no
+         * {@code onWritten} follows, the next buffer may be given at once. Returns false when
+         * the loop finishes the job, as after {@link #write}: the rest (or all of it, when the
+         * loop is awake serving other sockets: it then sends it in its next pass with the
+         * others, no wake-up needed) is sent when the socket is writable, then
+         * {@code onWritten} (or {@code onError}) on the loop thread; a send error is likewise
+         * reported by the loop through {@code onError}. Never blocks (non-blocking sends only).
+         * Position and limit of {@code buf} are not changed. Any thread.
          * @throws IllegalStateException when the previous buffer is not written yet
          */
         public boolean tryWrite(ByteBuffer buf) {
@@ -271,7 +274,9 @@ public final class EventLoop {
             if (!writing.compareAndSet(false, true)) throw new IllegalStateException("a write is already pending");
             final ByteBuffer b = buf.duplicate();
             if (ended) { writing.set(false); return false; } // the flow's last callback has been made
-            if (!attached) { // not registered yet (or refused): the loop decides, in order
+            if (!attached || !loop.sleeping) {
+                // not registered yet (or refused): the loop decides, in order; or the loop is awake,
+                // serving other sockets: it sends this in its next pass with the rest (no wake-up)
                 loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.startWrite(Flow.this, b)); } });
                 return false;
             }
@@ -342,6 +347,13 @@ public final class EventLoop {
     private final AtomicReference<State> state = new AtomicReference<>(State.NEW);
     private final ConcurrentLinkedQueue<Task> tasks = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean wakePending = new AtomicBoolean();
+    /**
+     * True from just before the loop looks at its task queue for the last time in a pass until
+     * its wait returns. A submitter adds its task, then reads this: false means the loop has
+     * not looked yet (it will see the task and not wait) or is serving events (it runs the
+     * queue at the top of its next pass), so no wake-up is needed.
+     */
+    private volatile boolean sleeping;
     private final Object wakeLock = new Object();
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile Thread thread;
@@ -506,7 +518,8 @@ public final class EventLoop {
         if (s == State.NEW) { start(); s = state.get(); }
         tasks.add(t);
         if (state.get() == State.STOPPED) { rejectAll(); return; }
-        if (Thread.currentThread() != thread && wakePending.compareAndSet(false, true)) wake();
+        // an awake loop runs the queue before it next waits (see `sleeping`): no wake-up needed
+        if (Thread.currentThread() != thread && sleeping && wakePending.compareAndSet(false, true)) wake();
     }
 
     private void wake() {
@@ -554,10 +567,12 @@ public final class EventLoop {
                 if (state.get() != State.RUNNING) break;
                 int timeout;
                 long now = System.nanoTime();
+                sleeping = true; // before looking at the queue: a submitter that then sees false knows we will look
                 if (!tasks.isEmpty()) timeout = 0;
                 else if (regs.isEmpty()) timeout = -1;
                 else timeout = (int) Math.max(0, (nextSweep - now + 999_999) / 1_000_000);
                 int n = poller.await(timeout);
+                sleeping = false;
                 for (int i = 0; i < n; i++) {
                     Reg r = regs.get(poller.readyFd(i));
                     if (r != null) dispatch(r, poller.readyOps(i));
