@@ -18,6 +18,7 @@
             [clojure.string :as str]
             [sockets.async :as sa]
             [sockets.core :as sc]
+            [sockets.ext :as sx]
             [sockets.io :as sio])
   (:import (java.io InputStream OutputStream)
            (java.net InetSocketAddress ServerSocket StandardSocketOptions)
@@ -431,77 +432,48 @@
 
 (def ^:private ^:const batch 32)
 
-(defn- native-block
-  "Zeroed native memory of n bytes (a direct ByteBuffer in native byte order, which owns it)
-  as a jnr Pointer (the Pointer keeps the buffer reachable)."
-  ^Pointer [rt ^long n]
-  (Pointer/wrap ^jnr.ffi.Runtime rt (.order (ByteBuffer/allocateDirect (int n)) (java.nio.ByteOrder/nativeOrder))))
-
-(defn- mmsg-vec
-  "A native array of n struct mmsghdr (64 bytes each on 64-bit Linux), each with one iovec of
-  size bytes of its own. Returns {:vec :keep}: keep :keep reachable while :vec is in use."
+(defn- udp-batch-bufs
+  "n direct ByteBuffers of size bytes each (direct: passed to the kernel by address)."
   [^long n ^long size]
-  (let [rt Native/RUNTIME
-        ^Pointer v (native-block rt (* 64 n))
-        ^Pointer iov (native-block rt (* 16 n))
-        ^Pointer bufs (native-block rt (* size n))]
-    (dotimes [i n]
-      (.putAddress iov (* 16 i) (+ (.address bufs) (* size i)))
-      (.putLong iov (+ 8 (* 16 i)) size)
-      (.putAddress v (+ 16 (* 64 i)) (+ (.address iov) (* 16 i)))
-      (.putLong v (+ 24 (* 64 i)) 1))
-    {:vec v :keep [iov bufs]}))
+  (vec (repeatedly n #(ByteBuffer/allocateDirect (int size)))))
 
 (defn- lib-udp-batched
-  "UDP with recvmmsg/sendmmsg (32 datagrams per call) on this library's sockets, through
-  Native.LIBC (bound in impl/LibC.java; not yet a public Socket method): what a batched API
-  would measure. Waits with socket-receive! :msg/peek when nothing is queued."
+  "UDP with sockets.ext/socket-receive-many! and socket-send-many (recvmmsg/sendmmsg, 32
+  datagrams per call) on connected sockets, direct buffers. The receiver blocks in
+  socket-receive-many! itself when nothing is queued."
   [pl ms]
   (let [mk (fn [] (doto (sc/socket :af/inet :sock/dgram) (sc/socket-bind (sc/inet-address "127.0.0.1" 0))))
         ^Socket r (mk) ^Socket s (mk)
-        rv (mmsg-vec batch 2048)
-        sv (mmsg-vec batch 64)
-        ^Pointer rvec (:vec rv)
-        ^Pointer svec (:vec sv)
-        peek (byte-array 1)
+        rbufs (udp-batch-bufs batch 2048)
+        sbufs (vec (repeat batch (ByteBuffer/allocateDirect 64)))
+        end-marker [(ByteBuffer/allocateDirect 1)]
+        no-addr {:address? false}
         done (AtomicBoolean.)
         t0 (volatile! 0)]
     (sc/socket-connect r (sc/socket-name s))
     (sc/socket-connect s (sc/socket-name r))
     (try
-      (let [rfd (.fileno r) sfd (.fileno s)
-            [[^long n ^long t1] _]
+      (let [[[^long n ^long t1] _]
             (run-two (:server pl)
                      (fn []
                        (loop [total 0]
-                         (let [k (.recvmmsg Native/LIBC rfd rvec batch 0 nil)]
-                           (cond
-                             (neg? k) (let [e (Native/errno)]
-                                        (if (Native/wouldBlock e)
-                                          (do (sc/socket-receive! r peek 0 1 #{:msg/peek}) (recur total))
-                                          (throw (ex-info "recvmmsg failed" {:errno e}))))
-                             (pos? k) (let [[c end?] (loop [i 0 c 0]
-                                                       (if (< i k)
-                                                         (if (= 1 (.getInt rvec (+ 56 (* 64 i))))
-                                                           [c true]
-                                                           (recur (inc i) (inc c)))
-                                                         [c false]))]
-                                        (if end?
-                                          (do (.set done true) [(+ total (long c)) (System/nanoTime)])
-                                          (recur (+ total (long c)))))
-                             :else (do (sc/socket-receive! r peek 0 1 #{:msg/peek}) (recur total))))))
+                         (let [rs (sx/socket-receive-many! r rbufs no-addr)
+                               c (long (reduce (fn [^long c m] (if (= 1 (long (:count m))) (reduced (- -1 c)) (inc c))) 0 rs))]
+                           (if (neg? c)
+                             (do (.set done true) [(+ total (- -1 c)) (System/nanoTime)])
+                             (recur (+ total c))))))
                      (:client pl)
                      (fn []
                        (vreset! t0 (System/nanoTime))
                        (let [end (+ (long @t0) (* 1000000 (long ms)))]
-                         (while (< (System/nanoTime) end) (.sendmmsg Native/LIBC sfd svec batch 0)))
-                       (while (not (.get done)) (sc/socket-send s peek 0 1) (Thread/sleep 1))))]
+                         (while (< (System/nanoTime) end) (sx/socket-send-many s sbufs)))
+                       (while (not (.get done)) (sx/socket-send-many s end-marker) (Thread/sleep 1))))]
         (/ (* 1e9 n) (- t1 (long @t0))))
-      (finally (close-all [r s]) (identity [rv sv])))))
+      (finally (close-all [r s])))))
 
 (def udp-batched-row
   {:key "udp-batched"
-   :scenario "UDP 64 B received/s, recvmmsg/sendmmsg x32 (Native.LIBC; C batched too) vs NIO one by one"
+   :scenario "UDP 64 B received/s, socket-receive-many!/socket-send-many x32 (recvmmsg/sendmmsg; C batched too) vs NIO one by one"
    :unit "k/s"
    :impls {:c (fn [pl ms] (some-> (run-c "udp" ms (c-cpu (:server pl)) (c-cpu (:client pl)) batch) (/ 1000.0)))
            :nio (fn [pl ms] (/ (nio-udp pl ms) 1000.0))

@@ -8,6 +8,7 @@
             [clojure.test.check.properties :as prop]
             [sockets.core :as s]
             [sockets.ext :as x]
+            [sockets.specs :as specs]
             [sockets.test-util :as u])
   (:import (java.io File)
            (java.nio ByteBuffer)
@@ -309,6 +310,18 @@
 (deftest layout
   (when (and Batch/MMSG (= 8 (.addressSize sockets.impl.Native/RUNTIME)))
     (is (= [64 56] [Batch/MM_SIZE Batch/LEN]) "struct mmsghdr on 64-bit Linux: 64 bytes, msg_len at 56")))
+
+;; ------------------------------------------------------------------ specs
+
+(deftest instrumented
+  (let [[a b] (x/socketpair :af/unix :sock/dgram)]
+    (specs/instrument)
+    (try
+      (is (= 2 (x/socket-send-many a ["x" {:data (byte-array 2)}] {:timeout 1000})))
+      (is (= [1 2] (mapv :count (x/socket-receive-many! b [(byte-array 4) (ByteBuffer/allocate 4)] {:timeout 1000}))))
+      (is (thrown? clojure.lang.ExceptionInfo (x/socket-send-many a [{:address (s/unix-address "/x")}])))
+      (is (thrown? clojure.lang.ExceptionInfo (x/socket-receive-many b 0 8)))
+      (finally (specs/unstrument) (s/socket-close a) (s/socket-close b)))))
 
 ;; ------------------------------------------------------------------ property
 

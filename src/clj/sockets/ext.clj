@@ -469,9 +469,9 @@
           (recur (inc i) (next bs)))))
     a))
 
-(defn- truncated? [^long mflags]
-  (let [t (get-in c/tables [:msg :msg/trunc])]
-    (boolean (and t (not= 0 (bit-and mflags (long t)))))))
+(def ^:private trunc-bit (long (or (get-in c/tables [:msg :msg/trunc]) 0)))
+
+(defn- truncated? [^long mflags] (not= 0 (bit-and mflags (long trunc-bit))))
 
 (defn socket-receive-many!
   "Returns a vector with one map per datagram received, in arrival order: datagram i went into
