@@ -69,12 +69,9 @@ public final class Datagrams {
         if (froms != null && froms.length < n) throw SocketException.invalid(op, "froms must have room for " + n + " entries");
         if (msgFlags != null && msgFlags.length < n) throw SocketException.invalid(op, "msgFlags must have room for " + n + " entries");
         checkFlags(op, flags, RECEIVE_FLAGS);
-        long heap = heapBytes(op, bufs);
-        long deadline = Socket.deadline(timeoutMs);
         Batch b = Batch.get();
-        b.ensure(n);
-        ByteBuffer data = heap > 0 ? b.data(heap) : null;
-        point(b, bufs, data);
+        ByteBuffer data = prepare(op, b, bufs);
+        long deadline = Socket.deadline(timeoutMs);
         boolean named = froms != null;
         if (named) for (int i = 0; i < n; i++) b.name(i, Batch.NAME_SIZE);
         Fd owner = s.fd();
@@ -84,7 +81,7 @@ public final class Datagrams {
             int waits = 0;
             for (;;) {
                 for (int i = 0; i < n; i++) b.reset(i, named);
-                int k = Batch.useMmsg() ? Native.LIBC.recvmmsg(fdn, b.vec(), n, fl, null) : receiveLoop(fdn, b, n, fl);
+                int k = Batch.useMmsg() ? Native.LIBC.recvmmsg(fdn, b.vec(), n, fl, null) : oneByOne(fdn, b, n, fl, true);
                 int e = k < 0 ? Native.errno() : 0;
                 if (owner.isClosed()) throw owner.closed(op); // a close overlapped the call (it shut the socket down to wake us)
                 if (k > 0) {
@@ -118,12 +115,9 @@ public final class Datagrams {
         if (tos != null && tos.length < n) throw SocketException.invalid(op, "tos must have room for " + n + " entries");
         checkFlags(op, flags, SEND_FLAGS);
         if (n == 0) return 0;
-        long heap = heapBytes(op, bufs);
-        long deadline = Socket.deadline(timeoutMs);
         Batch b = Batch.get();
-        b.ensure(n);
-        ByteBuffer data = heap > 0 ? b.data(heap) : null;
-        point(b, bufs, data);
+        ByteBuffer data = prepare(op, b, bufs);
+        long deadline = Socket.deadline(timeoutMs);
         if (data != null) {
             int off = 0;
             for (ByteBuffer x : bufs) {
@@ -143,7 +137,7 @@ public final class Datagrams {
             int fl = flags | DONTWAIT | Native.MSG_NOSIGNAL;
             int waits = 0;
             for (;;) {
-                int k = Batch.useMmsg() ? Native.LIBC.sendmmsg(fdn, b.vec(), n, fl) : sendLoop(fdn, b, n, fl);
+                int k = Batch.useMmsg() ? Native.LIBC.sendmmsg(fdn, b.vec(), n, fl) : oneByOne(fdn, b, n, fl, false);
                 int e = k < 0 ? Native.errno() : 0;
                 if (owner.isClosed()) throw owner.closed(op);
                 if (k > 0) return k;
@@ -175,12 +169,18 @@ public final class Datagrams {
             throw SocketException.invalid(op, "flags 0x" + Integer.toHexString(flags & ~allowed) + " are not accepted by " + op);
     }
 
-    /** The heap buffers' bytes, copied through native memory. */
-    private static long heapBytes(String op, ByteBuffer[] bufs) throws SocketException {
-        long t = 0;
-        for (ByteBuffer x : bufs) if (!x.isDirect()) t += x.remaining();
-        if (t > Integer.MAX_VALUE - 8) throw SocketException.invalid(op, "at most 2 GiB of heap buffers per call");
-        return t;
+    /**
+     * Makes room for {@code bufs.length} messages and points them at the buffers; returns the
+     * region the heap buffers' bytes go through (null when all are direct).
+     */
+    private static ByteBuffer prepare(String op, Batch b, ByteBuffer[] bufs) throws SocketException {
+        long heap = 0;
+        for (ByteBuffer x : bufs) if (!x.isDirect()) heap += x.remaining();
+        if (heap > Integer.MAX_VALUE - 8) throw SocketException.invalid(op, "at most 2 GiB of heap buffers per call");
+        b.ensure(bufs.length);
+        ByteBuffer data = heap > 0 ? b.data(heap) : null;
+        point(b, bufs, data);
+        return data;
     }
 
     /** Points each message's iovec at its buffer: direct ones by address, heap ones at consecutive slices of {@code data}. */
@@ -217,25 +217,13 @@ public final class Datagrams {
     // ---------------------------------------------------------------- one by one
 
     /**
-     * recvmmsg's work with one recvmsg per message (flags include MSG_DONTWAIT): -1 with errno
-     * when the first fails, else how many arrived before one would block or failed.
+     * recvmmsg's (or sendmmsg's) work with one recvmsg (sendmsg) per message, flags including
+     * MSG_DONTWAIT: -1 with errno when the first fails, else how many went before one would
+     * block or failed; each one's length goes in its msg_len, as the kernel's batch calls do.
      */
-    private static int receiveLoop(int fdn, Batch b, int n, int fl) {
+    private static int oneByOne(int fdn, Batch b, int n, int fl, boolean receiving) {
         for (int i = 0; i < n; i++) {
-            long r = MsgLib.LIB.recvmsg(fdn, b.msg(i), fl);
-            if (r < 0) {
-                if (Native.errno() == Native.EINTR) { i--; continue; }
-                return i == 0 ? -1 : i;
-            }
-            b.len(i, r);
-        }
-        return n;
-    }
-
-    /** sendmmsg's work with one sendmsg per message, as {@link #receiveLoop}. */
-    private static int sendLoop(int fdn, Batch b, int n, int fl) {
-        for (int i = 0; i < n; i++) {
-            long r = MsgLib.LIB.sendmsg(fdn, b.msg(i), fl);
+            long r = receiving ? MsgLib.LIB.recvmsg(fdn, b.msg(i), fl) : MsgLib.LIB.sendmsg(fdn, b.msg(i), fl);
             if (r < 0) {
                 if (Native.errno() == Native.EINTR) { i--; continue; }
                 return i == 0 ? -1 : i;
