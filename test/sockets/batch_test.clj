@@ -147,6 +147,22 @@
              (is (every? #(= (s/unix-address pa) (:address %)) rs) "the sender's bound path"))))
         (finally (s/socket-close a) (s/socket-close b))))))
 
+(deftest senders-in-runs
+  ;; consecutive datagrams from one sender share one address; a change of sender is seen
+  (u/with-temp-dir [dir]
+    (let [path #(.getPath (File. ^File dir ^String %))
+          [s1 s2 r :as all] (repeatedly 3 #(s/socket :af/unix :sock/dgram))]
+      (try
+        (doseq [[so nm] (map vector all ["s1" "s2" "r"])] (s/socket-bind so (s/unix-address (path nm))))
+        (paths
+         (fn [_]
+           (doseq [[so ds] [[s1 ["1" "2"]] [s2 ["3"]] [s1 ["4"]] [s2 ["5" "6"]]]]
+             (is (= (count ds) (x/socket-send-many so ds {:address (s/unix-address (path "r")) :timeout 5000}))))
+           (let [rs (receive-all r 6 8 {})]
+             (is (= ["1" "2" "3" "4" "5" "6"] (mapv (comp text :data) rs)))
+             (is (= (mapv #(s/unix-address (path %)) ["s1" "s1" "s2" "s1" "s2" "s2"]) (mapv :address rs))))))
+        (finally (run! s/socket-close all))))))
+
 (deftest unix-full-queue-sends-part
   ;; a unix datagram queue holds only net.unix.max_dgram_qlen datagrams (10 by default): a send
   ;; of more stops where the queue is full and returns how many went, without waiting

@@ -500,11 +500,15 @@
          mflags (int-array n)
          froms (when addrs? (make-array SockAddr n))
          k (Datagrams/receiveMany so a counts froms mflags (int flags) t)]
-     (loop [i 0 out (transient [])]
+     ;; consecutive datagrams from one sender share a SockAddr (Datagrams says so): one map for the run
+     (loop [i 0 out (transient []) prev nil prev-map nil]
        (if (< i k)
-         (recur (inc i)
-                (conj! out (cond-> {:count (aget counts i) :truncated? (truncated? (aget mflags i))}
-                             addrs? (assoc :address (addr/sockaddr->map (aget ^"[Lsockets.SockAddr;" froms i))))))
+         (let [from (when addrs? (aget ^"[Lsockets.SockAddr;" froms i))
+               m (if (identical? from prev) prev-map (addr/sockaddr->map from))]
+           (recur (inc i)
+                  (conj! out (cond-> {:count (aget counts i) :truncated? (truncated? (aget mflags i))}
+                               addrs? (assoc :address m)))
+                  from m))
          (persistent! out))))))
 
 (defn socket-receive-many

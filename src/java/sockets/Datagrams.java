@@ -210,7 +210,7 @@ public final class Datagrams {
                 off += r;
             }
             if (msgFlags != null) msgFlags[i] = b.flags(i);
-            if (froms != null) froms[i] = SockAddrCodec.decode(b.name(i), b.namelen(i));
+            if (froms != null) froms[i] = i > 0 && b.sameName(i, i - 1) ? froms[i - 1] : SockAddrCodec.decode(b.name(i), b.namelen(i));
         }
     }
 

@@ -174,6 +174,17 @@ public final class Batch {
     /** msg_namelen of message {@code i}. */
     public int namelen(int i) { return block.getInt(i * MM_SIZE + NAMELEN); }
 
+    /** True when messages {@code i} and {@code j} came with the same address bytes (a sender's datagrams usually come in runs). */
+    public boolean sameName(int i, int j) {
+        int n = namelen(i);
+        if (n != namelen(j) || n > NAME_SIZE) return false;
+        ByteBuffer b = block;
+        int a = nameOff(cap, i), c = nameOff(cap, j), k = 0;
+        for (; k + 8 <= n; k += 8) if (b.getLong(a + k) != b.getLong(c + k)) return false;
+        for (; k < n; k++) if (b.get(a + k) != b.get(c + k)) return false;
+        return true;
+    }
+
     /**
      * A direct region of at least {@code n} bytes for heap data (native byte order, position 0):
      * this thread's, grown on demand up to {@link #DATA_RETAIN}, or one of its own beyond that.
