@@ -10,6 +10,7 @@
     lookup       address-information addrinfo? addrinfo-* name-information
     connections  socket-connect socket-connect-ai socket-bind socket-listen socket-accept
                  socket-accept-ready? socket-shutdown socket-close socket-close* socket-name socket-peer-name
+                 socket-blocking? set-socket-blocking!  (beyond the egg: where a blocked thread waits)
     data         socket-receive! socket-receive socket-receive-from! socket-receive-from socket-receive-ready?
                  socket-send socket-send-to socket-send-all
     parameters   *socket-connect-timeout* *socket-accept-timeout* *socket-receive-timeout*
@@ -241,6 +242,28 @@
   [so]
   (when (instance? Socket so) (.closeQuietly ^Socket so))
   nil)
+
+(defn socket-blocking?
+  "True when `so` is in blocking mode (see `set-socket-blocking!`); sockets are created
+  non-blocking, as in the egg."
+  [so]
+  (.isBlocking (sock :socket-blocking? so)))
+
+(defn set-socket-blocking!
+  "Beyond the egg: puts `so`'s fd in blocking mode (`true`) or back in non-blocking mode
+  (`false`); returns the mode now in force. Every call still honours its timeout
+  (*socket-receive-timeout* ...), and a `socket-close` from another thread still wakes it; only
+  where the thread waits changes. Non-blocking (the default) waits in poll(2) and then calls
+  (two or three syscalls per wait); blocking waits inside recv/send/accept/connect, in slices
+  of at most 50 ms bounded by SO_RCVTIMEO/SO_SNDTIMEO (one syscall), as a blocking java.nio
+  channel does: the faster choice for request/response traffic on platform threads. (One
+  answer differs, the kernel's: a datagram socket shut down for reading receives 0 bytes at
+  once when blocking, where a non-blocking one waits until the timeout.) Sockets
+  accepted from a blocking listener are blocking; the library owns SO_RCVTIMEO/SO_SNDTIMEO
+  while blocking; `sockets.async` channels put the socket back in non-blocking mode. Linux
+  only: elsewhere it stays non-blocking and this returns false."
+  [so on?]
+  (.setBlocking (sock :set-socket-blocking! so) (boolean on?)))
 
 (defn socket-name
   "The sockaddr map of `so`'s local end, or nil when it is not bound."
