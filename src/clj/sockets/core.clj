@@ -59,6 +59,8 @@
   "A parameter's value as the Java core's timeout (negative: none)."
   ^long [op v]
   (cond (nil? v) -1
+        ;; the hot path (every send and receive): a Long in range, checked without boxed math
+        (and (instance? Long v) (<= 0 (.longValue ^Long v)) (<= (.longValue ^Long v) Integer/MAX_VALUE)) (.longValue ^Long v)
         (and (integer? v) (<= 0 v Integer/MAX_VALUE)) (long v)
         :else (throw (c/invalid op (str "timeout must be nil or a non-negative integer of milliseconds, not " (pr-str v))))))
 
@@ -288,10 +290,21 @@
   [buf start end]
   (and (instance? ByteBuffer buf) (nil? start) (nil? end)))
 
+(declare region*)
+
 (defn- region
   "A ByteBuffer over [start, end) of `buf` (byte array, ByteBuffer, or for sending a string as
   UTF-8), checked before anything native runs. A ByteBuffer with no start/end is used from its
   position to its limit; otherwise indices are absolute and its position is left alone."
+  ^ByteBuffer [op buf start end sending?]
+  (if (and (bytes? buf) (instance? Long start) (instance? Long end)
+           (<= 0 (.longValue ^Long start)) (<= (.longValue ^Long start) (.longValue ^Long end))
+           (<= (.longValue ^Long end) (alength ^bytes buf)))
+    ;; the hot path: a byte array with in-range Long indices (anything else is checked below)
+    (.slice (ByteBuffer/wrap ^bytes buf (.intValue ^Long start) (- (.intValue ^Long end) (.intValue ^Long start))))
+    (region* op buf start end sending?)))
+
+(defn- region*
   ^ByteBuffer [op buf start end sending?]
   (let [^ByteBuffer bb (cond
                          (bytes? buf) (ByteBuffer/wrap ^bytes buf)
@@ -317,7 +330,11 @@
   (when (implicit? buf start end)
     (.position ^ByteBuffer buf (+ (.position ^ByteBuffer buf) (int n)))))
 
-(defn- msg-flags ^long [op flags] (c/flags->int :msg flags op))
+(defn- msg-flags
+  ^long [op flags]
+  (if (and (instance? Long flags) (<= 0 (.longValue ^Long flags)) (<= (.longValue ^Long flags) Integer/MAX_VALUE))
+    (.longValue ^Long flags) ; the hot path: an int given as is (no flags is 0)
+    (c/flags->int :msg flags op)))
 
 ;; ------------------------------------------------------------------ receiving
 
