@@ -164,11 +164,13 @@
       (.setOption s StandardSocketOptions/TCP_NODELAY true))
     [c s ss]))
 
-(defn- lib-listener ^Socket []
-  (let [l (sc/socket :af/inet :sock/stream {:so/reuseaddr true})]
-    (sc/socket-bind l (sc/inet-address "127.0.0.1" 0))
-    (sc/socket-listen l 1024)
-    l))
+(defn- lib-listener
+  (^Socket [] (lib-listener "127.0.0.1"))
+  (^Socket [host]
+   (let [l (sc/socket :af/inet :sock/stream {:so/reuseaddr true})]
+     (sc/socket-bind l (sc/inet-address host 0))
+     (sc/socket-listen l 1024)
+     l)))
 
 (defn- lib-pair
   "A connected pair of this library's sockets: [client server listener], both ends in blocking
@@ -531,10 +533,17 @@
           (/ (* 1e6 n) (- t t0))
           (do (f) (recur (inc n))))))))
 
+(def ^:private accept-host
+  "A fresh listening address for each accept run (127.0.0.2 ... 127.0.0.254, then again):
+  thousands of connections a second leave as many in TIME_WAIT for a minute, and a run that
+  connects to the same address as the run before has to find free ports among them."
+  (let [n (atom 0)]
+    (fn [] (str "127.0.0." (+ 2 (mod (swap! n inc) 253))))))
+
 (defn- nio-accept [pl ms]
   (let [ss (ServerSocketChannel/open)]
     (try
-      (.bind ss loopback 1024)
+      (.bind ss (InetSocketAddress. ^String (accept-host) 0) 1024)
       (let [addr (.getLocalAddress ss)]
         (on-pinned-thread (:server pl)
                           (fn []
@@ -543,7 +552,7 @@
       (finally (.close ss)))))
 
 (defn- lib-accept [pl ms]
-  (let [l (lib-listener)]
+  (let [l (lib-listener (accept-host))]
     (try
       (let [addr (sc/socket-name l)]
         (on-pinned-thread (:server pl)
@@ -558,7 +567,7 @@
   {:key "accept"
    :scenario "connect+accept+close/s (one thread: connect, accept, close both)"
    :unit "k/s" :placements [(first placements)]
-   :impls {:c (fn [pl ms] (some-> (run-c "accept" ms (c-cpu (:server pl))) (/ 1000.0)))
+   :impls {:c (fn [pl ms] (some-> (run-c "accept" ms (c-cpu (:server pl)) (accept-host)) (/ 1000.0)))
            :nio nio-accept
            :lib lib-accept}})
 
