@@ -165,21 +165,31 @@
       (.setOption s StandardSocketOptions/TCP_NODELAY true))
     [c s ss]))
 
-(defn- lib-listener ^Socket []
-  (let [l (sc/socket :af/inet :sock/stream {:so/reuseaddr true})]
-    (sc/socket-bind l (sc/inet-address "127.0.0.1" 0))
-    (sc/socket-listen l 1024)
-    l))
+(defn- lib-listener
+  (^Socket [] (lib-listener "127.0.0.1"))
+  (^Socket [host]
+   (let [l (sc/socket :af/inet :sock/stream {:so/reuseaddr true})]
+     (sc/socket-bind l (sc/inet-address host 0))
+     (sc/socket-listen l 1024)
+     l)))
 
 (defn- lib-pair
-  "A connected pair of this library's sockets: [client server listener]."
-  [nodelay?]
-  (let [l (lib-listener)
-        c (sc/socket :af/inet :sock/stream)
-        _ (sc/socket-connect c (sc/socket-name l))
-        s (sc/socket-accept l)]
-    (when nodelay? (sc/set-tcp-no-delay! c true) (sc/set-tcp-no-delay! s true))
-    [c s l]))
+  "A connected pair of this library's sockets: [client server listener], both ends in blocking
+  mode when `blocking?` (`set-socket-blocking!`), else non-blocking (the egg's mode)."
+  ([nodelay?] (lib-pair nodelay? false))
+  ([nodelay? blocking?]
+   (let [l (lib-listener)
+         c (sc/socket :af/inet :sock/stream)
+         _ (sc/socket-connect c (sc/socket-name l))
+         s (sc/socket-accept l)]
+     (when nodelay? (sc/set-tcp-no-delay! c true) (sc/set-tcp-no-delay! s true))
+     (when blocking? (sc/set-socket-blocking! c true) (sc/set-socket-blocking! s true))
+     [c s l])))
+
+(defn- mode-label [blocking?]
+  (if blocking? ", sockets in blocking mode (set-socket-blocking!)" ""))
+
+(defn- mode-key [blocking?] (if blocking? "-blocking" ""))
 
 (defn- close-all [xs]
   (doseq [x xs]
@@ -241,8 +251,8 @@
                                  r))))
       (finally (close-all all)))))
 
-(defn- lib-pingpong [size pl ms]
-  (let [[c s :as all] (lib-pair true)
+(defn- lib-pingpong [size blocking? pl ms]
+  (let [[c s :as all] (lib-pair true blocking?)
         n (long size)]
     (try
       (second
@@ -256,13 +266,13 @@
                                  r))))
       (finally (close-all all)))))
 
-(defn- pingpong-row [size]
-  {:key (str "pingpong-" size)
-   :scenario (str "TCP ping-pong " size " B, TCP_NODELAY (median RTT)")
+(defn- pingpong-row [size blocking?]
+  {:key (str "pingpong-" size (mode-key blocking?))
+   :scenario (str "TCP ping-pong " size " B, TCP_NODELAY (median RTT)" (mode-label blocking?))
    :unit "us" :lower? true
    :impls {:c (fn [pl ms] (some-> (run-c "pingpong" size ms (c-cpu (:server pl)) (c-cpu (:client pl))) (/ 1000.0)))
            :nio (fn [pl ms] (nio-pingpong size pl ms))
-           :lib (fn [pl ms] (lib-pingpong size pl ms))}})
+           :lib (fn [pl ms] (lib-pingpong size blocking? pl ms))}})
 
 ;; ------------------------------------------------------------------ 2./3. bulk
 
@@ -296,8 +306,8 @@
                   (let [r (.read s b)] (if (neg? r) got (recur (+ got r))))))))
       (finally (close-all all)))))
 
-(defn- lib-bulk [direct? pl _]
-  (let [[c s :as all] (lib-pair false)
+(defn- lib-bulk [direct? blocking? pl _]
+  (let [[c s :as all] (lib-pair false blocking?)
         total (long (cfg :bulk-bytes))]
     (try
       (bulk pl
@@ -329,13 +339,13 @@
 (defn- c-bulk [pl _]
   (some-> (run-c "bulk" (cfg :bulk-bytes) (cfg :bulk-ms) (c-cpu (:server pl)) (c-cpu (:client pl))) (/ 1e9)))
 
-(defn- bulk-row [direct?]
-  {:key (str "bulk-" (if direct? "direct" "array"))
-   :scenario (str "TCP bulk 64 KiB writes, " (if direct? "direct ByteBuffers" "byte arrays") " (socket-send/receive!)")
+(defn- bulk-row [direct? blocking?]
+  {:key (str "bulk-" (if direct? "direct" "array") (mode-key blocking?))
+   :scenario (str "TCP bulk 64 KiB writes, " (if direct? "direct ByteBuffers" "byte arrays") " (socket-send/receive!)" (mode-label blocking?))
    :unit "GB/s"
    :impls {:c c-bulk
            :nio (fn [pl ms] (nio-bulk direct? pl ms))
-           :lib (fn [pl ms] (lib-bulk direct? pl ms))}})
+           :lib (fn [pl ms] (lib-bulk direct? blocking? pl ms))}})
 
 (defn- stream-bulk
   "Bulk through an OutputStream/InputStream pair, 64 KiB writes and reads."
@@ -409,8 +419,9 @@
                  (fn [] (.clear ib) (.read r ib))))
       (finally (close-all [r s])))))
 
-(defn- lib-udp [pl ms]
-  (let [mk (fn [] (doto (sc/socket :af/inet :sock/dgram) (sc/socket-bind (sc/inet-address "127.0.0.1" 0))))
+(defn- lib-udp [blocking? pl ms]
+  (let [mk (fn [] (doto (sc/socket :af/inet :sock/dgram) (sc/socket-bind (sc/inet-address "127.0.0.1" 0))
+                    (sc/set-socket-blocking! blocking?)))
         r (mk) s (mk)]
     (sc/socket-connect r (sc/socket-name s))
     (sc/socket-connect s (sc/socket-name r))
@@ -422,13 +433,13 @@
                  (fn [] (sc/socket-receive! r ib 0 2048))))
       (finally (close-all [r s])))))
 
-(def udp-row
-  {:key "udp"
-   :scenario "UDP 64 B datagrams received/s (connected sockets)"
+(defn- udp-row [blocking?]
+  {:key (str "udp" (mode-key blocking?))
+   :scenario (str "UDP 64 B datagrams received/s (connected sockets)" (mode-label blocking?))
    :unit "k/s"
    :impls {:c (fn [pl ms] (some-> (run-c "udp" ms (c-cpu (:server pl)) (c-cpu (:client pl))) (/ 1000.0)))
            :nio (fn [pl ms] (/ (nio-udp pl ms) 1000.0))
-           :lib (fn [pl ms] (/ (lib-udp pl ms) 1000.0))}})
+           :lib (fn [pl ms] (/ (lib-udp blocking? pl ms) 1000.0))}})
 
 (def ^:private ^:const batch 32)
 
@@ -494,10 +505,17 @@
           (/ (* 1e6 n) (- t t0))
           (do (f) (recur (inc n))))))))
 
+(def ^:private accept-host
+  "A fresh listening address for each accept run (127.0.0.2 ... 127.0.0.254, then again):
+  thousands of connections a second leave as many in TIME_WAIT for a minute, and a run that
+  connects to the same address as the run before has to find free ports among them."
+  (let [n (atom 0)]
+    (fn [] (str "127.0.0." (+ 2 (mod (swap! n inc) 253))))))
+
 (defn- nio-accept [pl ms]
   (let [ss (ServerSocketChannel/open)]
     (try
-      (.bind ss loopback 1024)
+      (.bind ss (InetSocketAddress. ^String (accept-host) 0) 1024)
       (let [addr (.getLocalAddress ss)]
         (on-pinned-thread (:server pl)
                           (fn []
@@ -506,7 +524,7 @@
       (finally (.close ss)))))
 
 (defn- lib-accept [pl ms]
-  (let [l (lib-listener)]
+  (let [l (lib-listener (accept-host))]
     (try
       (let [addr (sc/socket-name l)]
         (on-pinned-thread (:server pl)
@@ -521,7 +539,7 @@
   {:key "accept"
    :scenario "connect+accept+close/s (one thread: connect, accept, close both)"
    :unit "k/s" :placements [(first placements)]
-   :impls {:c (fn [pl ms] (some-> (run-c "accept" ms (c-cpu (:server pl))) (/ 1000.0)))
+   :impls {:c (fn [pl ms] (some-> (run-c "accept" ms (c-cpu (:server pl)) (accept-host)) (/ 1000.0)))
            :nio nio-accept
            :lib lib-accept}})
 
@@ -848,10 +866,11 @@
 (defn scenarios
   "Every row, in run order."
   []
-  [(pingpong-row 1) (pingpong-row 64) (bulk-row false) (bulk-row true)
+  [(pingpong-row 1 false) (pingpong-row 1 true) (pingpong-row 64 false) (pingpong-row 64 true)
+   (bulk-row false false) (bulk-row false true) (bulk-row true false) (bulk-row true true)
    (ports-row {:receive-buffer-size 4096 :send-size 16384} "egg defaults: 4 KiB input buffer, 16 KiB send size")
    (ports-row {:receive-buffer-size chunk-size :send-size chunk-size} "64 KiB buffer and send size")
-   udp-row udp-batched-row accept-row async-pingpong-row loop-pingpong-row async-echo-row])
+   (udp-row false) (udp-row true) udp-batched-row accept-row async-pingpong-row loop-pingpong-row async-echo-row])
 
 (defn- machine []
   (let [cpu (some #(when (str/starts-with? % "model name") (str/trim (second (str/split % #":" 2))))

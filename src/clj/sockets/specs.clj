@@ -79,6 +79,7 @@
 (s/fdef sockets.core/socket-connect :args (s/cat :so ::socket :saddr ::sockaddr))
 (s/fdef sockets.core/socket-bind :args (s/cat :so ::socket :saddr ::sockaddr))
 (s/fdef sockets.core/socket-shutdown :args (s/cat :so ::socket :how ::shutdown))
+(s/fdef sockets.core/set-socket-blocking! :args (s/cat :so ::socket :on? any?) :ret boolean?)
 
 (defn- library-fdefs
   "Every instrumentable symbol of the library's namespaces (sockets.core's and the option

@@ -250,7 +250,8 @@ public final class Messages {
         Fd owner = s.fd();
         int fdn = owner.acquire(op);
         try {
-            int fl = flags | Native.MSG_NOSIGNAL;
+            // MSG_DONTWAIT: a socket in blocking mode must not wait in the kernel here (this waits in poll)
+            int fl = flags | Native.MSG_NOSIGNAL | Native.NO_WAIT;
             for (;;) {
                 long r = MsgLib.LIB.sendmsg(fdn, mp, fl);
                 int e = r < 0 ? Native.errno() : 0;
@@ -286,7 +287,7 @@ public final class Messages {
         Fd owner = s.fd();
         int fdn = owner.acquire(op);
         try {
-            int fl = flags | MsgLib.MSG_CMSG_CLOEXEC;
+            int fl = flags | MsgLib.MSG_CMSG_CLOEXEC | Native.NO_WAIT;
             for (;;) {
                 m.name.set(name);
                 m.namelen.set(Scratch.ADDR_SIZE);
