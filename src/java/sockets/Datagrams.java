@@ -32,7 +32,8 @@ public final class Datagrams {
     /** Most datagrams in one call (Linux's UIO_MAXIOV, the kernel's own cap). */
     public static final int MAX = Batch.MAX;
 
-    private static final int DONTWAIT = Native.value(SocketMessage.MSG_DONTWAIT);
+    /** MSG_DONTWAIT (0 where absent: every fd is non-blocking there): the calls never wait in the kernel, whatever the fd's mode. */
+    private static final int DONTWAIT = Native.NO_WAIT;
     private static int defined(SocketMessage m) { return m.defined() ? m.intValue() : 0; }
 
     /** Flags a receive accepts: MSG_TRUNC (counts are then the datagrams' real lengths) and MSG_DONTWAIT. */
