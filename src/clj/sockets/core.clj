@@ -11,6 +11,8 @@
     connections  socket-connect socket-connect-ai socket-bind socket-listen socket-accept
                  socket-accept-ready? socket-shutdown socket-close socket-close* socket-name socket-peer-name
                  socket-blocking? set-socket-blocking!  (beyond the egg: where a blocked thread waits)
+    datagrams    socket-receive-many! socket-receive-many socket-send-many  (beyond the egg:
+                 many datagrams per system call, recvmmsg/sendmmsg)
     data         socket-receive! socket-receive socket-receive-from! socket-receive-from socket-receive-ready?
                  socket-send socket-send-to socket-send-all
     parameters   *socket-connect-timeout* *socket-accept-timeout* *socket-receive-timeout*
@@ -21,6 +23,7 @@
   :timeout :transient :unsupported :fatal :closed :interrupted :invalid :lookup."
   (:require [sockets.address :as addr]
             [sockets.constants :as c]
+            [sockets.ext]
             [sockets.io :as sio]
             [sockets.options :as o])
   (:import (java.nio ByteBuffer)
@@ -464,6 +467,10 @@
   set-tcp-keep-alive! set-tcp-max-segment-size! set-ip-header-included! set-ip-type-of-service!
   set-ip-time-to-live! set-ipv6-v6-only!
   set-socket-option get-socket-option socket-options set-socket-options!)
+
+;; ------------------------------------------------------------------ many datagrams (sockets.ext)
+
+(reexport-from sockets.ext socket-receive-many! socket-receive-many socket-send-many)
 
 ;; ------------------------------------------------------------------ ports (sockets.io)
 

@@ -732,6 +732,25 @@ public final class Socket implements Closeable {
     }
 
     /**
+     * Receives up to {@code bufs.length} datagrams in one call (recvmmsg(2) on Linux): blocks up
+     * to {@code timeoutMs} for the first, then takes those already queued. Returns how many
+     * arrived (at least 1), with {@code counts}, {@code froms} and {@code msgFlags} filled for
+     * each; buffer positions are not changed. See {@link Datagrams#receiveMany}.
+     */
+    public int receiveMany(ByteBuffer[] bufs, int[] counts, SockAddr[] froms, int[] msgFlags, int flags, long timeoutMs) throws SocketException {
+        return Datagrams.receiveMany(this, bufs, counts, froms, msgFlags, flags, timeoutMs);
+    }
+
+    /**
+     * Sends each buffer's remaining bytes as one datagram, in one call (sendmmsg(2) on Linux), to
+     * {@code tos[i]} or the connected peer: blocks up to {@code timeoutMs} until the first can
+     * go, then sends what fits. Returns how many were sent. See {@link Datagrams#sendMany}.
+     */
+    public int sendMany(ByteBuffer[] bufs, SockAddr[] tos, int flags, long timeoutMs) throws SocketException {
+        return Datagrams.sendMany(this, bufs, tos, flags, timeoutMs);
+    }
+
+    /**
      * Returns a new pair of i/o ports over this connected socket (the egg's socket-i/o-ports),
      * with the parameters in {@code config} ({@link SocketPorts.Config#DEFAULTS}: the egg's).
      */
