@@ -251,28 +251,45 @@
                                  r))))
       (finally (close-all all)))))
 
-(defn- lib-pingpong [size blocking? pl ms]
+(defn- lib-read-direct
+  "Receives until direct buffer b is full (socket-receive! from its position); false at EOF."
+  [s ^ByteBuffer b]
+  (.clear b)
+  (loop []
+    (if (.hasRemaining b)
+      (if (zero? (long (sc/socket-receive! s b))) false (recur))
+      true)))
+
+(defn- lib-write-direct [s ^ByteBuffer b]
+  (.clear b)
+  (while (.hasRemaining b) (sc/socket-send s b)))
+
+(defn- lib-pingpong [size direct? blocking? pl ms]
   (let [[c s :as all] (lib-pair true blocking?)
-        n (long size)]
+        n (long size)
+        [rd! wr! mk] (if direct?
+                       [(fn [s b] (lib-read-direct s b)) (fn [s b] (lib-write-direct s b)) #(ByteBuffer/allocateDirect n)]
+                       [(fn [s b] (lib-read-fully s b n)) (fn [s b] (lib-write-fully s b n)) #(byte-array n)])]
     (try
       (second
        (run-two (:server pl) (fn []
-                               (let [b (byte-array n)]
-                                 (loop [] (when (lib-read-fully s b n) (lib-write-fully s b n) (recur)))))
+                               (let [b (mk)]
+                                 (loop [] (when (rd! s b) (wr! s b) (recur)))))
                 (:client pl) (fn []
-                               (let [b (byte-array n)
-                                     r (ping-client ms (fn [] (lib-write-fully c b n) (lib-read-fully c b n)))]
+                               (let [b (mk)
+                                     r (ping-client ms (fn [] (wr! c b) (rd! c b)))]
                                  (sc/socket-shutdown c :shut/wr)
                                  r))))
       (finally (close-all all)))))
 
-(defn- pingpong-row [size blocking?]
-  {:key (str "pingpong-" size (mode-key blocking?))
-   :scenario (str "TCP ping-pong " size " B, TCP_NODELAY (median RTT)" (mode-label blocking?))
+(defn- pingpong-row [size direct? blocking?]
+  {:key (str "pingpong-" size (if direct? "-direct" "") (mode-key blocking?))
+   :scenario (str "TCP ping-pong " size " B, TCP_NODELAY (median RTT), "
+                  (if direct? "direct ByteBuffers" "byte arrays") (mode-label blocking?))
    :unit "us" :lower? true
    :impls {:c (fn [pl ms] (some-> (run-c "pingpong" size ms (c-cpu (:server pl)) (c-cpu (:client pl))) (/ 1000.0)))
            :nio (fn [pl ms] (nio-pingpong size pl ms))
-           :lib (fn [pl ms] (lib-pingpong size blocking? pl ms))}})
+           :lib (fn [pl ms] (lib-pingpong size direct? blocking? pl ms))}})
 
 ;; ------------------------------------------------------------------ 2./3. bulk
 
@@ -419,27 +436,34 @@
                  (fn [] (.clear ib) (.read r ib))))
       (finally (close-all [r s])))))
 
-(defn- lib-udp [blocking? pl ms]
+(defn- lib-udp [direct? blocking? pl ms]
   (let [mk (fn [] (doto (sc/socket :af/inet :sock/dgram) (sc/socket-bind (sc/inet-address "127.0.0.1" 0))
                     (sc/set-socket-blocking! blocking?)))
         r (mk) s (mk)]
     (sc/socket-connect r (sc/socket-name s))
     (sc/socket-connect s (sc/socket-name r))
     (try
-      (let [ob (byte-array 64) ib (byte-array 2048)]
-        (udp-run pl ms
-                 (fn [] (sc/socket-send s ob 0 64))
-                 (fn [] (sc/socket-send s ob 0 1))
-                 (fn [] (sc/socket-receive! r ib 0 2048))))
+      (if direct?
+        (let [^ByteBuffer ob (ByteBuffer/allocateDirect 64) ^ByteBuffer ib (ByteBuffer/allocateDirect 2048)]
+          (udp-run pl ms
+                   (fn [] (.clear ob) (sc/socket-send s ob))
+                   (fn [] (.clear ob) (.limit ob 1) (sc/socket-send s ob))
+                   (fn [] (.clear ib) (sc/socket-receive! r ib))))
+        (let [ob (byte-array 64) ib (byte-array 2048)]
+          (udp-run pl ms
+                   (fn [] (sc/socket-send s ob 0 64))
+                   (fn [] (sc/socket-send s ob 0 1))
+                   (fn [] (sc/socket-receive! r ib 0 2048)))))
       (finally (close-all [r s])))))
 
-(defn- udp-row [blocking?]
-  {:key (str "udp" (mode-key blocking?))
-   :scenario (str "UDP 64 B datagrams received/s (connected sockets)" (mode-label blocking?))
+(defn- udp-row [direct? blocking?]
+  {:key (str "udp" (if direct? "-direct" "") (mode-key blocking?))
+   :scenario (str "UDP 64 B datagrams received/s (connected sockets), " (if direct? "direct ByteBuffers" "byte arrays")
+                  (mode-label blocking?))
    :unit "k/s"
    :impls {:c (fn [pl ms] (some-> (run-c "udp" ms (c-cpu (:server pl)) (c-cpu (:client pl))) (/ 1000.0)))
            :nio (fn [pl ms] (/ (nio-udp pl ms) 1000.0))
-           :lib (fn [pl ms] (/ (lib-udp blocking? pl ms) 1000.0))}})
+           :lib (fn [pl ms] (/ (lib-udp direct? blocking? pl ms) 1000.0))}})
 
 (def ^:private ^:const batch 32)
 
@@ -866,11 +890,12 @@
 (defn scenarios
   "Every row, in run order."
   []
-  [(pingpong-row 1 false) (pingpong-row 1 true) (pingpong-row 64 false) (pingpong-row 64 true)
+  [(pingpong-row 1 false false) (pingpong-row 1 false true) (pingpong-row 1 true true)
+   (pingpong-row 64 false false) (pingpong-row 64 false true)
    (bulk-row false false) (bulk-row false true) (bulk-row true false) (bulk-row true true)
    (ports-row {:receive-buffer-size 4096 :send-size 16384} "egg defaults: 4 KiB input buffer, 16 KiB send size")
    (ports-row {:receive-buffer-size chunk-size :send-size chunk-size} "64 KiB buffer and send size")
-   (udp-row false) (udp-row true) udp-batched-row accept-row async-pingpong-row loop-pingpong-row async-echo-row])
+   (udp-row false false) (udp-row false true) (udp-row true true) udp-batched-row accept-row async-pingpong-row loop-pingpong-row async-echo-row])
 
 (defn- machine []
   (let [cpu (some #(when (str/starts-with? % "model name") (str/trim (second (str/split % #":" 2))))
