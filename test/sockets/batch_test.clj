@@ -272,8 +272,9 @@
       (finally (s/socket-close a) (s/socket-close b)))))
 
 (deftest blocking-mode-sockets
-  ;; in blocking mode (O_NONBLOCK cleared) the batch calls still never wait in the kernel: a
-  ;; full send buffer ends a send-many early, an empty queue times out, a close wakes a receive
+  ;; in blocking mode (O_NONBLOCK cleared) a receive-many waits inside recvmmsg (MSG_WAITFORONE)
+  ;; in the slices the socket sets, and still times out, wakes on data and on a close; a
+  ;; send-many never waits in the kernel: a full send buffer ends it early
   (let [[a b] (x/socketpair :af/unix :sock/dgram)]
     (try
       (when (and (s/set-socket-blocking! a true) (s/set-socket-blocking! b true))
@@ -283,8 +284,20 @@
                  k (x/socket-send-many a payloads {:timeout 5000})]
              (is (< 0 k 100) "a send-many of more than the send buffer holds returns what went, without waiting")
              (is (= (subvec payloads 0 k) (mapv (comp text :data) (receive-all b k 4096 {})))))
-           (is (= :timeout (u/kind-of #(x/socket-receive-many! b [(byte-array 8)] {:timeout 50}))))))
-        (is (= :closed (first (blocked-receive b (fn [_] (s/socket-close b)))))))
+           (let [t0 (System/nanoTime)]
+             (is (= :timeout (u/kind-of #(x/socket-receive-many! b [(byte-array 8)] {:timeout 50}))))
+             (is (< (/ (- (System/nanoTime) t0) 1e6) 2000)))
+           (let [got (future (x/socket-receive-many b 4 16 {:timeout 10000}))]
+             (Thread/sleep 100) ; most likely waiting by now; if not, the datagrams are simply queued
+             (x/socket-send-many a ["x" "y"] {:timeout 5000})
+             (let [first-call (mapv (comp text :data) (deref got 5000 [:hung]))]
+               (is (#{["x"] ["x" "y"]} first-call) "data wakes it")
+               (when (= ["x"] first-call) ; "y" came after the wake: take it so no later check sees it
+                 (is (= ["y"] (mapv (comp text :data) (x/socket-receive-many b 4 16 {:timeout 5000})))))))))
+        (let [r (future (u/kind-of #(x/socket-receive-many! b [(byte-array 8)] {:timeout nil})))]
+          (Thread/sleep 100)
+          (s/socket-close b)
+          (is (= :closed (deref r 5000 :hung)) "a close wakes it")))
       (finally (s/socket-close* a) (s/socket-close* b)))))
 
 ;; ------------------------------------------------------------------ invalid input

@@ -16,7 +16,9 @@ import sockets.impl.SockAddrCodec;
  * <p>Blocking as in {@link Socket}: the first datagram is waited for up to the timeout (ms,
  * negative forever), with poll on EAGAIN, EINTR retried, {@code :closed} when the socket is
  * closed meanwhile, {@code :interrupted} on an interrupt; after the first, a call takes only
- * what is queued (or what fits in the send buffer) without waiting. Every argument is checked
+ * what is queued (or what fits in the send buffer) without waiting. A socket in blocking mode
+ * ({@link Socket#setBlocking}) waits for its first datagram inside recvmmsg (MSG_WAITFORONE)
+ * in the socket's slices, one system call per wait; sends never wait in the kernel. Every argument is checked
  * before anything native runs ({@code :invalid}, nothing changed). Buffer positions are never
  * changed. Heap buffers are copied through this thread's native memory; direct buffers are
  * passed by address. Nothing is allocated per call once a thread has done a call of the size.
@@ -32,7 +34,7 @@ public final class Datagrams {
     /** Most datagrams in one call (Linux's UIO_MAXIOV, the kernel's own cap). */
     public static final int MAX = Batch.MAX;
 
-    /** MSG_DONTWAIT (0 where absent: every fd is non-blocking there): the calls never wait in the kernel, whatever the fd's mode. */
+    /** MSG_DONTWAIT (0 where absent: every fd is non-blocking there): calls that must not wait in the kernel pass it. */
     private static final int DONTWAIT = Native.NO_WAIT;
     private static int defined(SocketMessage m) { return m.defined() ? m.intValue() : 0; }
 
@@ -80,9 +82,19 @@ public final class Datagrams {
         try {
             int fl = flags | DONTWAIT;
             int waits = 0;
+            // a socket in blocking mode waits inside recvmmsg for the first datagram (one system
+            // call per wait instead of three), in the slices Socket.armSlice sets
+            boolean inKernel = Batch.useMmsg() && Batch.MSG_WAITFORONE != 0 && s.isBlocking() && (flags & DONTWAIT) == 0;
             for (;;) {
                 for (int i = 0; i < n; i++) b.reset(i, named);
-                int k = Batch.useMmsg() ? Native.LIBC.recvmmsg(fdn, b.vec(), n, fl, null) : oneByOne(fdn, b, n, fl, true);
+                long slice = 0, t0 = 0;
+                int f = fl;
+                if (inKernel) {
+                    t0 = System.nanoTime();
+                    slice = s.armSlice(fdn, true, deadline, t0, op);
+                    if (slice > 0) f = flags | Batch.MSG_WAITFORONE;
+                }
+                int k = Batch.useMmsg() ? Native.LIBC.recvmmsg(fdn, b.vec(), n, f, null) : oneByOne(fdn, b, n, f, true);
                 int e = k < 0 ? Native.errno() : 0;
                 if (owner.isClosed()) throw owner.closed(op); // a close overlapped the call (it shut the socket down to wake us)
                 if (k > 0) {
@@ -91,6 +103,7 @@ public final class Datagrams {
                 }
                 if (k < 0 && e == Native.EINTR) continue;
                 if (k < 0 && !Native.wouldBlock(e)) throw SocketException.errno(op, e, "cannot read from socket", null);
+                if (slice > 0) { waits = s.sliceSpent(t0, slice, waits, deadline, op, "recv"); continue; }
                 Socket.await(owner, fdn, Native.POLLIN, deadline, op, "recv", waits++);
             }
         } finally { owner.release(); }

@@ -261,7 +261,7 @@ public final class Socket implements Closeable {
      * the call may wait, 0 when it must not (no time left, or a virtual thread): then send and
      * receive pass MSG_DONTWAIT and wait as in non-blocking mode.
      */
-    private long armSlice(int fdn, boolean rcv, long deadline, long now, String op) throws SocketException {
+    long armSlice(int fdn, boolean rcv, long deadline, long now, String op) throws SocketException {
         if (EventLoop.onVirtualThread()) return 0;
         long ms = WAKE_MS;
         if (deadline != Long.MAX_VALUE) {
@@ -280,7 +280,7 @@ public final class Socket implements Closeable {
      * {@link #SPURIOUS_FREE} of those in a row this backs off as {@link #await} does, so the
      * thread does not spin. Returns the new count of such early returns.
      */
-    private int sliceSpent(long t0, long sliceNs, int early, long deadline, String op, String what) throws SocketException {
+    int sliceSpent(long t0, long sliceNs, int early, long deadline, String op, String what) throws SocketException {
         early = System.nanoTime() - t0 < sliceNs / 2 ? early + 1 : 0;
         if (early > SPURIOUS_FREE) backOff(fd, deadline, op, what, early - 1 - SPURIOUS_FREE);
         check(fd, deadline, op, what);

@@ -28,6 +28,11 @@ public final class Batch {
     private static final int PTR = Native.RUNTIME.addressSize();
     /** struct msghdr field offsets (from {@link MsgLib.MsgHdr}). */
     public static final int NAME, NAMELEN, FLAGS;
+    /**
+     * MSG_WAITFORONE (recvmmsg: wait for the first datagram only), Linux's 0x10000: jnr-constants
+     * lacks it, and only Linux has recvmmsg.
+     */
+    public static final int MSG_WAITFORONE = Native.LINUX ? 0x10000 : 0;
     /** Offset of msg_len in struct mmsghdr, and the struct's size. */
     public static final int LEN, MM_SIZE;
     /** struct iovec: size and offsets. */
