@@ -18,6 +18,7 @@
             [clojure.string :as str]
             [sockets.async :as sa]
             [sockets.core :as sc]
+            [sockets.ext :as sx]
             [sockets.io :as sio])
   (:import (java.io InputStream OutputStream)
            (java.net InetSocketAddress ServerSocket StandardSocketOptions)
@@ -164,21 +165,31 @@
       (.setOption s StandardSocketOptions/TCP_NODELAY true))
     [c s ss]))
 
-(defn- lib-listener ^Socket []
-  (let [l (sc/socket :af/inet :sock/stream {:so/reuseaddr true})]
-    (sc/socket-bind l (sc/inet-address "127.0.0.1" 0))
-    (sc/socket-listen l 1024)
-    l))
+(defn- lib-listener
+  (^Socket [] (lib-listener "127.0.0.1"))
+  (^Socket [host]
+   (let [l (sc/socket :af/inet :sock/stream {:so/reuseaddr true})]
+     (sc/socket-bind l (sc/inet-address host 0))
+     (sc/socket-listen l 1024)
+     l)))
 
 (defn- lib-pair
-  "A connected pair of this library's sockets: [client server listener]."
-  [nodelay?]
-  (let [l (lib-listener)
-        c (sc/socket :af/inet :sock/stream)
-        _ (sc/socket-connect c (sc/socket-name l))
-        s (sc/socket-accept l)]
-    (when nodelay? (sc/set-tcp-no-delay! c true) (sc/set-tcp-no-delay! s true))
-    [c s l]))
+  "A connected pair of this library's sockets: [client server listener], both ends in blocking
+  mode when `blocking?` (`set-socket-blocking!`), else non-blocking (the egg's mode)."
+  ([nodelay?] (lib-pair nodelay? false))
+  ([nodelay? blocking?]
+   (let [l (lib-listener)
+         c (sc/socket :af/inet :sock/stream)
+         _ (sc/socket-connect c (sc/socket-name l))
+         s (sc/socket-accept l)]
+     (when nodelay? (sc/set-tcp-no-delay! c true) (sc/set-tcp-no-delay! s true))
+     (when blocking? (sc/set-socket-blocking! c true) (sc/set-socket-blocking! s true))
+     [c s l])))
+
+(defn- mode-label [blocking?]
+  (if blocking? ", sockets in blocking mode (set-socket-blocking!)" ""))
+
+(defn- mode-key [blocking?] (if blocking? "-blocking" ""))
 
 (defn- close-all [xs]
   (doseq [x xs]
@@ -240,28 +251,45 @@
                                  r))))
       (finally (close-all all)))))
 
-(defn- lib-pingpong [size pl ms]
-  (let [[c s :as all] (lib-pair true)
-        n (long size)]
+(defn- lib-read-direct
+  "Receives until direct buffer b is full (socket-receive! from its position); false at EOF."
+  [s ^ByteBuffer b]
+  (.clear b)
+  (loop []
+    (if (.hasRemaining b)
+      (if (zero? (long (sc/socket-receive! s b))) false (recur))
+      true)))
+
+(defn- lib-write-direct [s ^ByteBuffer b]
+  (.clear b)
+  (while (.hasRemaining b) (sc/socket-send s b)))
+
+(defn- lib-pingpong [size direct? blocking? pl ms]
+  (let [[c s :as all] (lib-pair true blocking?)
+        n (long size)
+        [rd! wr! mk] (if direct?
+                       [(fn [s b] (lib-read-direct s b)) (fn [s b] (lib-write-direct s b)) #(ByteBuffer/allocateDirect n)]
+                       [(fn [s b] (lib-read-fully s b n)) (fn [s b] (lib-write-fully s b n)) #(byte-array n)])]
     (try
       (second
        (run-two (:server pl) (fn []
-                               (let [b (byte-array n)]
-                                 (loop [] (when (lib-read-fully s b n) (lib-write-fully s b n) (recur)))))
+                               (let [b (mk)]
+                                 (loop [] (when (rd! s b) (wr! s b) (recur)))))
                 (:client pl) (fn []
-                               (let [b (byte-array n)
-                                     r (ping-client ms (fn [] (lib-write-fully c b n) (lib-read-fully c b n)))]
+                               (let [b (mk)
+                                     r (ping-client ms (fn [] (wr! c b) (rd! c b)))]
                                  (sc/socket-shutdown c :shut/wr)
                                  r))))
       (finally (close-all all)))))
 
-(defn- pingpong-row [size]
-  {:key (str "pingpong-" size)
-   :scenario (str "TCP ping-pong " size " B, TCP_NODELAY (median RTT)")
+(defn- pingpong-row [size direct? blocking?]
+  {:key (str "pingpong-" size (if direct? "-direct" "") (mode-key blocking?))
+   :scenario (str "TCP ping-pong " size " B, TCP_NODELAY (median RTT), "
+                  (if direct? "direct ByteBuffers" "byte arrays") (mode-label blocking?))
    :unit "us" :lower? true
    :impls {:c (fn [pl ms] (some-> (run-c "pingpong" size ms (c-cpu (:server pl)) (c-cpu (:client pl))) (/ 1000.0)))
            :nio (fn [pl ms] (nio-pingpong size pl ms))
-           :lib (fn [pl ms] (lib-pingpong size pl ms))}})
+           :lib (fn [pl ms] (lib-pingpong size direct? blocking? pl ms))}})
 
 ;; ------------------------------------------------------------------ 2./3. bulk
 
@@ -295,8 +323,8 @@
                   (let [r (.read s b)] (if (neg? r) got (recur (+ got r))))))))
       (finally (close-all all)))))
 
-(defn- lib-bulk [direct? pl _]
-  (let [[c s :as all] (lib-pair false)
+(defn- lib-bulk [direct? blocking? pl _]
+  (let [[c s :as all] (lib-pair false blocking?)
         total (long (cfg :bulk-bytes))]
     (try
       (bulk pl
@@ -328,13 +356,13 @@
 (defn- c-bulk [pl _]
   (some-> (run-c "bulk" (cfg :bulk-bytes) (cfg :bulk-ms) (c-cpu (:server pl)) (c-cpu (:client pl))) (/ 1e9)))
 
-(defn- bulk-row [direct?]
-  {:key (str "bulk-" (if direct? "direct" "array"))
-   :scenario (str "TCP bulk 64 KiB writes, " (if direct? "direct ByteBuffers" "byte arrays") " (socket-send/receive!)")
+(defn- bulk-row [direct? blocking?]
+  {:key (str "bulk-" (if direct? "direct" "array") (mode-key blocking?))
+   :scenario (str "TCP bulk 64 KiB writes, " (if direct? "direct ByteBuffers" "byte arrays") " (socket-send/receive!)" (mode-label blocking?))
    :unit "GB/s"
    :impls {:c c-bulk
            :nio (fn [pl ms] (nio-bulk direct? pl ms))
-           :lib (fn [pl ms] (lib-bulk direct? pl ms))}})
+           :lib (fn [pl ms] (lib-bulk direct? blocking? pl ms))}})
 
 (defn- stream-bulk
   "Bulk through an OutputStream/InputStream pair, 64 KiB writes and reads."
@@ -408,100 +436,80 @@
                  (fn [] (.clear ib) (.read r ib))))
       (finally (close-all [r s])))))
 
-(defn- lib-udp [pl ms]
-  (let [mk (fn [] (doto (sc/socket :af/inet :sock/dgram) (sc/socket-bind (sc/inet-address "127.0.0.1" 0))))
+(defn- lib-udp [direct? blocking? pl ms]
+  (let [mk (fn [] (doto (sc/socket :af/inet :sock/dgram) (sc/socket-bind (sc/inet-address "127.0.0.1" 0))
+                    (sc/set-socket-blocking! blocking?)))
         r (mk) s (mk)]
     (sc/socket-connect r (sc/socket-name s))
     (sc/socket-connect s (sc/socket-name r))
     (try
-      (let [ob (byte-array 64) ib (byte-array 2048)]
-        (udp-run pl ms
-                 (fn [] (sc/socket-send s ob 0 64))
-                 (fn [] (sc/socket-send s ob 0 1))
-                 (fn [] (sc/socket-receive! r ib 0 2048))))
+      (if direct?
+        (let [^ByteBuffer ob (ByteBuffer/allocateDirect 64) ^ByteBuffer ib (ByteBuffer/allocateDirect 2048)]
+          (udp-run pl ms
+                   (fn [] (.clear ob) (sc/socket-send s ob))
+                   (fn [] (.clear ob) (.limit ob 1) (sc/socket-send s ob))
+                   (fn [] (.clear ib) (sc/socket-receive! r ib))))
+        (let [ob (byte-array 64) ib (byte-array 2048)]
+          (udp-run pl ms
+                   (fn [] (sc/socket-send s ob 0 64))
+                   (fn [] (sc/socket-send s ob 0 1))
+                   (fn [] (sc/socket-receive! r ib 0 2048)))))
       (finally (close-all [r s])))))
 
-(def udp-row
-  {:key "udp"
-   :scenario "UDP 64 B datagrams received/s (connected sockets)"
+(defn- udp-row [direct? blocking?]
+  {:key (str "udp" (if direct? "-direct" "") (mode-key blocking?))
+   :scenario (str "UDP 64 B datagrams received/s (connected sockets), " (if direct? "direct ByteBuffers" "byte arrays")
+                  (mode-label blocking?))
    :unit "k/s"
    :impls {:c (fn [pl ms] (some-> (run-c "udp" ms (c-cpu (:server pl)) (c-cpu (:client pl))) (/ 1000.0)))
            :nio (fn [pl ms] (/ (nio-udp pl ms) 1000.0))
-           :lib (fn [pl ms] (/ (lib-udp pl ms) 1000.0))}})
+           :lib (fn [pl ms] (/ (lib-udp direct? blocking? pl ms) 1000.0))}})
 
 (def ^:private ^:const batch 32)
 
-(defn- native-block
-  "Zeroed native memory of n bytes (a direct ByteBuffer in native byte order, which owns it)
-  as a jnr Pointer (the Pointer keeps the buffer reachable)."
-  ^Pointer [rt ^long n]
-  (Pointer/wrap ^jnr.ffi.Runtime rt (.order (ByteBuffer/allocateDirect (int n)) (java.nio.ByteOrder/nativeOrder))))
-
-(defn- mmsg-vec
-  "A native array of n struct mmsghdr (64 bytes each on 64-bit Linux), each with one iovec of
-  size bytes of its own. Returns {:vec :keep}: keep :keep reachable while :vec is in use."
+(defn- udp-batch-bufs
+  "n direct ByteBuffers of size bytes each (direct: passed to the kernel by address)."
   [^long n ^long size]
-  (let [rt Native/RUNTIME
-        ^Pointer v (native-block rt (* 64 n))
-        ^Pointer iov (native-block rt (* 16 n))
-        ^Pointer bufs (native-block rt (* size n))]
-    (dotimes [i n]
-      (.putAddress iov (* 16 i) (+ (.address bufs) (* size i)))
-      (.putLong iov (+ 8 (* 16 i)) size)
-      (.putAddress v (+ 16 (* 64 i)) (+ (.address iov) (* 16 i)))
-      (.putLong v (+ 24 (* 64 i)) 1))
-    {:vec v :keep [iov bufs]}))
+  (vec (repeatedly n #(ByteBuffer/allocateDirect (int size)))))
 
 (defn- lib-udp-batched
-  "UDP with recvmmsg/sendmmsg (32 datagrams per call) on this library's sockets, through
-  Native.LIBC (bound in impl/LibC.java; not yet a public Socket method): what a batched API
-  would measure. Waits with socket-receive! :msg/peek when nothing is queued."
+  "UDP with sockets.ext/socket-receive-many! and socket-send-many (recvmmsg/sendmmsg, 32
+  datagrams per call) on connected sockets, direct buffers. The receiver, in blocking mode,
+  waits inside recvmmsg when nothing is queued."
   [pl ms]
   (let [mk (fn [] (doto (sc/socket :af/inet :sock/dgram) (sc/socket-bind (sc/inet-address "127.0.0.1" 0))))
         ^Socket r (mk) ^Socket s (mk)
-        rv (mmsg-vec batch 2048)
-        sv (mmsg-vec batch 64)
-        ^Pointer rvec (:vec rv)
-        ^Pointer svec (:vec sv)
-        peek (byte-array 1)
+        rbufs (udp-batch-bufs batch 2048)
+        sbufs (vec (repeat batch (ByteBuffer/allocateDirect 64)))
+        end-marker [(ByteBuffer/allocateDirect 1)]
+        no-addr {:address? false}
         done (AtomicBoolean.)
         t0 (volatile! 0)]
     (sc/socket-connect r (sc/socket-name s))
     (sc/socket-connect s (sc/socket-name r))
+    (sc/set-socket-blocking! r true) ; the receiver waits inside recvmmsg (MSG_WAITFORONE)
     (try
-      (let [rfd (.fileno r) sfd (.fileno s)
-            [[^long n ^long t1] _]
+      (let [[[^long n ^long t1] _]
             (run-two (:server pl)
                      (fn []
                        (loop [total 0]
-                         (let [k (.recvmmsg Native/LIBC rfd rvec batch 0 nil)]
-                           (cond
-                             (neg? k) (let [e (Native/errno)]
-                                        (if (Native/wouldBlock e)
-                                          (do (sc/socket-receive! r peek 0 1 #{:msg/peek}) (recur total))
-                                          (throw (ex-info "recvmmsg failed" {:errno e}))))
-                             (pos? k) (let [[c end?] (loop [i 0 c 0]
-                                                       (if (< i k)
-                                                         (if (= 1 (.getInt rvec (+ 56 (* 64 i))))
-                                                           [c true]
-                                                           (recur (inc i) (inc c)))
-                                                         [c false]))]
-                                        (if end?
-                                          (do (.set done true) [(+ total (long c)) (System/nanoTime)])
-                                          (recur (+ total (long c)))))
-                             :else (do (sc/socket-receive! r peek 0 1 #{:msg/peek}) (recur total))))))
+                         (let [rs (sx/socket-receive-many! r rbufs no-addr)
+                               c (long (reduce (fn [^long c m] (if (= 1 (long (:count m))) (reduced (- -1 c)) (inc c))) 0 rs))]
+                           (if (neg? c)
+                             (do (.set done true) [(+ total (- -1 c)) (System/nanoTime)])
+                             (recur (+ total c))))))
                      (:client pl)
                      (fn []
                        (vreset! t0 (System/nanoTime))
                        (let [end (+ (long @t0) (* 1000000 (long ms)))]
-                         (while (< (System/nanoTime) end) (.sendmmsg Native/LIBC sfd svec batch 0)))
-                       (while (not (.get done)) (sc/socket-send s peek 0 1) (Thread/sleep 1))))]
+                         (while (< (System/nanoTime) end) (sx/socket-send-many s sbufs)))
+                       (while (not (.get done)) (sx/socket-send-many s end-marker) (Thread/sleep 1))))]
         (/ (* 1e9 n) (- t1 (long @t0))))
-      (finally (close-all [r s]) (identity [rv sv])))))
+      (finally (close-all [r s])))))
 
 (def udp-batched-row
   {:key "udp-batched"
-   :scenario "UDP 64 B received/s, recvmmsg/sendmmsg x32 (Native.LIBC; C batched too) vs NIO one by one"
+   :scenario "UDP 64 B received/s, socket-receive-many!/socket-send-many x32 (recvmmsg/sendmmsg; C batched too; receiver in blocking mode) vs NIO one by one"
    :unit "k/s"
    :impls {:c (fn [pl ms] (some-> (run-c "udp" ms (c-cpu (:server pl)) (c-cpu (:client pl)) batch) (/ 1000.0)))
            :nio (fn [pl ms] (/ (nio-udp pl ms) 1000.0))
@@ -522,10 +530,17 @@
           (/ (* 1e6 n) (- t t0))
           (do (f) (recur (inc n))))))))
 
+(def ^:private accept-host
+  "A fresh listening address for each accept run (127.0.0.2 ... 127.0.0.254, then again):
+  thousands of connections a second leave as many in TIME_WAIT for a minute, and a run that
+  connects to the same address as the run before has to find free ports among them."
+  (let [n (atom 0)]
+    (fn [] (str "127.0.0." (+ 2 (mod (swap! n inc) 253))))))
+
 (defn- nio-accept [pl ms]
   (let [ss (ServerSocketChannel/open)]
     (try
-      (.bind ss loopback 1024)
+      (.bind ss (InetSocketAddress. ^String (accept-host) 0) 1024)
       (let [addr (.getLocalAddress ss)]
         (on-pinned-thread (:server pl)
                           (fn []
@@ -534,7 +549,7 @@
       (finally (.close ss)))))
 
 (defn- lib-accept [pl ms]
-  (let [l (lib-listener)]
+  (let [l (lib-listener (accept-host))]
     (try
       (let [addr (sc/socket-name l)]
         (on-pinned-thread (:server pl)
@@ -549,7 +564,7 @@
   {:key "accept"
    :scenario "connect+accept+close/s (one thread: connect, accept, close both)"
    :unit "k/s" :placements [(first placements)]
-   :impls {:c (fn [pl ms] (some-> (run-c "accept" ms (c-cpu (:server pl))) (/ 1000.0)))
+   :impls {:c (fn [pl ms] (some-> (run-c "accept" ms (c-cpu (:server pl)) (accept-host)) (/ 1000.0)))
            :nio nio-accept
            :lib lib-accept}})
 
@@ -941,10 +956,13 @@
 (defn scenarios
   "Every row, in run order."
   []
-  [(pingpong-row 1) (pingpong-row 64) (bulk-row false) (bulk-row true)
+  [(pingpong-row 1 false false) (pingpong-row 1 false true) (pingpong-row 1 true true)
+   (pingpong-row 64 false false) (pingpong-row 64 false true)
+   (bulk-row false false) (bulk-row false true) (bulk-row true false) (bulk-row true true)
    (ports-row {:receive-buffer-size 4096 :send-size 16384} "egg defaults: 4 KiB input buffer, 16 KiB send size")
    (ports-row {:receive-buffer-size chunk-size :send-size chunk-size} "64 KiB buffer and send size")
-   udp-row udp-batched-row accept-row async-pingpong-row loop-pingpong-row async-echo-row async-echo-fixed-row async-echo-cpu-row])
+   (udp-row false false) (udp-row false true) (udp-row true true) udp-batched-row accept-row async-pingpong-row
+   loop-pingpong-row async-echo-row async-echo-fixed-row async-echo-cpu-row])
 
 (defn- machine []
   (let [cpu (some #(when (str/starts-with? % "model name") (str/trim (second (str/split % #":" 2))))

@@ -31,6 +31,29 @@
               (let [bs (seq (.addressBytes (sockets.address/->native m)))]
                 (if (= (take 12 bs) (concat (repeat 10 0) [-1 -1])) (drop 12 bs) bs)))))))
 
+(def ^:private ipv4-ish
+  ;; strings near the dotted-quad form: octets with leading zeros, too large, too many or too
+  ;; few parts, stray characters
+  (tgen/fmap (fn [parts] (apply str (interpose "." parts)))
+             (tgen/vector (tgen/one-of [(tgen/fmap str (tgen/choose 0 300))
+                                        (tgen/fmap #(str "0" %) (tgen/choose 0 99))
+                                        (tgen/elements ["" "a" "1a" "-1" " 1" "0x1" "00" "255" "256" "1e2"])])
+                          2 5)))
+
+(defn- native-ipv4
+  "inet_pton(AF_INET)'s 4 bytes for s, or nil."
+  [^String s]
+  (let [sc (Scratch/get)]
+    (when (= 1 (.inet_pton sockets.impl.Native/LIBC sockets.impl.Native/AF_INET s (.opt sc)))
+      (let [b (byte-array 4)] (.get (.opt sc) 0 b 0 4) (seq b)))))
+
+(defspec ipv4-text-agrees-with-inet-pton 2000
+  ;; SockAddr parses dotted quads in Java: it must accept exactly what inet_pton accepts
+  (prop/for-all [a (tgen/one-of [ipv4-ish (tgen/fmap #(apply str (interpose "." %)) (tgen/vector (tgen/choose 0 255) 4))])]
+    (let [ours (try (seq (.addressBytes (SockAddr/parseInet a 0))) (catch sockets.SocketException _ nil))]
+      (and (= (native-ipv4 a) ours)
+           (or (nil? ours) (= a (.host (SockAddr/parseInet a 0))))))))
+
 (defspec native-codec-round-trips 1000
   (prop/for-all [m (sg/sockaddr)]
     (let [sa (sockets.address/->native m)

@@ -84,3 +84,15 @@
     (is (= :unsupported (u/kind-of #(s/socket :af/inet :sock/stream {:so/sndlowat 1})))
         "Linux refuses SO_SNDLOWAT: the socket is closed again")
     (is (= before (u/fd-count)))))
+
+(deftest many-datagrams-through-sockets-core
+  (with-open [a (s/socket :af/inet :sock/dgram) b (s/socket :af/inet :sock/dgram)]
+    (s/socket-bind a (s/inet-address "127.0.0.1" 0))
+    (s/socket-bind b (s/inet-address "127.0.0.1" 0))
+    (is (= 3 (s/socket-send-many a ["one" "two" "three"] {:address (s/socket-name b) :timeout 2000})))
+    (let [got (loop [acc [] i 0] ; loopback may queue them one by one: bounded
+                (if (or (>= (count acc) 3) (>= i 10))
+                  acc
+                  (recur (into acc (s/socket-receive-many b 8 100 {:timeout 2000})) (inc i))))]
+      (is (= ["one" "two" "three"] (mapv #(String. ^bytes (:data %) "UTF-8") got)))
+      (is (every? #(= (s/socket-name a) (:address %)) got)))))

@@ -464,3 +464,21 @@
         (.close (.output p))
         (is (= [2] (datagram-sizes b)) "close flushes")
         (is (= :invalid (ex-kind #(.withReceiveBufferSize SocketPorts$Config/DEFAULTS 0))))))))
+
+(deftest large-reads-on-a-stream-skip-the-buffer
+  ;; a read of more than the buffer into an empty buffer receives all it asked for in one call
+  ;; (the bytes are the same; a datagram is still cut to the buffer, see datagram-ports)
+  (with-sockets [[^Socket client ^Socket server] (stream-pair :inet nil)]
+    (let [[^InputStream in] (sio/io-ports server {:receive-buffer-size 4096})
+          data (byte-array 65536)
+          _ (.nextBytes (Random. 9) data)
+          _ (.sendAll client data 0 65536 0 0 T)
+          dst (byte-array 65536)
+          got (loop [off 0 reads 0]
+                (if (or (= off 65536) (>= reads 1000))
+                  [off reads]
+                  (let [k (.read in dst off (- 65536 off))]
+                    (if (neg? k) [off reads] (recur (+ off k) (inc reads))))))]
+      (is (= 65536 (first got)))
+      (is (Arrays/equals data dst))
+      (is (< (second got) 16) (str (second got) " reads of at most 4096 bytes each would take 16")))))

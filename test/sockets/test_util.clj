@@ -99,3 +99,13 @@
   [f]
   (try (f) :no-error (catch clojure.lang.ExceptionInfo e (:kind (ex-data e)))
        (catch sockets.SocketException e (:kind (ex-data e)))))
+
+(def vt-factory
+  "Thread.ofVirtual().factory() on JDK 21+, found by reflection so the suite compiles on 17;
+  nil on 17."
+  (delay
+    (try
+      (let [builder (.invoke (.getMethod Thread "ofVirtual" (make-array Class 0)) nil (object-array 0))]
+        (.invoke (.getMethod (Class/forName "java.lang.Thread$Builder") "factory" (make-array Class 0))
+                 builder (object-array 0)))
+      (catch NoSuchMethodException _ nil))))

@@ -35,7 +35,8 @@
     (throw (c/invalid op (str k " must be an integer in 0-4294967295, not " (pr-str v))))))
 
 (defn- check-port [op port]
-  (if (and (integer? port) (<= 0 port 65535))
+  (if (or (and (instance? Long port) (<= 0 (.longValue ^Long port)) (<= (.longValue ^Long port) 65535))
+          (and (integer? port) (<= 0 port 65535)))
     (int port)
     (throw (c/invalid op (str "port must be an integer in 0-65535, not " (pr-str port))))))
 

@@ -102,7 +102,12 @@
 (defn ->kw
   "The keyword for platform integer `n` of `kind`, or nil when it has none."
   [kind n]
-  (when (and (integer? n) (<= Integer/MIN_VALUE n Integer/MAX_VALUE)) (get-in reverse-tables [kind (int n)])))
+  (let [m (get reverse-tables kind)]
+    (cond
+      (instance? Integer n) (get m n) ; the common cases without boxed math: ints and longs
+      (instance? Long n) (let [l (.longValue ^Long n)]
+                           (when (and (<= Integer/MIN_VALUE l) (<= l Integer/MAX_VALUE)) (get m (Integer/valueOf (int l)))))
+      (and (integer? n) (<= Integer/MIN_VALUE n Integer/MAX_VALUE)) (get m (Integer/valueOf (int n))))))
 
 (defn flags->int
   "An int from flags of `kind`: nil (0), an integer, or a collection of keywords/ints OR-ed."

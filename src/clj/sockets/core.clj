@@ -10,6 +10,9 @@
     lookup       address-information addrinfo? addrinfo-* name-information
     connections  socket-connect socket-connect-ai socket-bind socket-listen socket-accept
                  socket-accept-ready? socket-shutdown socket-close socket-close* socket-name socket-peer-name
+                 socket-blocking? set-socket-blocking!  (beyond the egg: where a blocked thread waits)
+    datagrams    socket-receive-many! socket-receive-many socket-send-many  (beyond the egg:
+                 many datagrams per system call, recvmmsg/sendmmsg)
     data         socket-receive! socket-receive socket-receive-from! socket-receive-from socket-receive-ready?
                  socket-send socket-send-to socket-send-all
     parameters   *socket-connect-timeout* *socket-accept-timeout* *socket-receive-timeout*
@@ -20,6 +23,7 @@
   :timeout :transient :unsupported :fatal :closed :interrupted :invalid :lookup."
   (:require [sockets.address :as addr]
             [sockets.constants :as c]
+            [sockets.ext]
             [sockets.io :as sio]
             [sockets.options :as o])
   (:import (java.nio ByteBuffer)
@@ -58,6 +62,8 @@
   "A parameter's value as the Java core's timeout (negative: none)."
   ^long [op v]
   (cond (nil? v) -1
+        ;; the hot path (every send and receive): a Long in range, checked without boxed math
+        (and (instance? Long v) (<= 0 (.longValue ^Long v)) (<= (.longValue ^Long v) Integer/MAX_VALUE)) (.longValue ^Long v)
         (and (integer? v) (<= 0 v Integer/MAX_VALUE)) (long v)
         :else (throw (c/invalid op (str "timeout must be nil or a non-negative integer of milliseconds, not " (pr-str v))))))
 
@@ -242,6 +248,28 @@
   (when (instance? Socket so) (.closeQuietly ^Socket so))
   nil)
 
+(defn socket-blocking?
+  "True when `so` is in blocking mode (see `set-socket-blocking!`); sockets are created
+  non-blocking, as in the egg."
+  [so]
+  (.isBlocking (sock :socket-blocking? so)))
+
+(defn set-socket-blocking!
+  "Beyond the egg: puts `so`'s fd in blocking mode (`true`) or back in non-blocking mode
+  (`false`); returns the mode now in force. Every call still honours its timeout
+  (*socket-receive-timeout* ...), and a `socket-close` from another thread still wakes it; only
+  where the thread waits changes. Non-blocking (the default) waits in poll(2) and then calls
+  (two or three syscalls per wait); blocking waits inside recv/send/accept/connect, in slices
+  of at most 50 ms bounded by SO_RCVTIMEO/SO_SNDTIMEO (one syscall), as a blocking java.nio
+  channel does: the faster choice for request/response traffic on platform threads. (One
+  answer differs, the kernel's: a datagram socket shut down for reading receives 0 bytes at
+  once when blocking, where a non-blocking one waits until the timeout.) Sockets
+  accepted from a blocking listener are blocking; the library owns SO_RCVTIMEO/SO_SNDTIMEO
+  while blocking; `sockets.async` channels put the socket back in non-blocking mode. Linux
+  only: elsewhere it stays non-blocking and this returns false."
+  [so on?]
+  (.setBlocking (sock :set-socket-blocking! so) (boolean on?)))
+
 (defn socket-name
   "The sockaddr map of `so`'s local end, or nil when it is not bound."
   [so]
@@ -265,10 +293,21 @@
   [buf start end]
   (and (instance? ByteBuffer buf) (nil? start) (nil? end)))
 
+(declare region*)
+
 (defn- region
   "A ByteBuffer over [start, end) of `buf` (byte array, ByteBuffer, or for sending a string as
   UTF-8), checked before anything native runs. A ByteBuffer with no start/end is used from its
   position to its limit; otherwise indices are absolute and its position is left alone."
+  ^ByteBuffer [op buf start end sending?]
+  (if (and (bytes? buf) (instance? Long start) (instance? Long end)
+           (<= 0 (.longValue ^Long start)) (<= (.longValue ^Long start) (.longValue ^Long end))
+           (<= (.longValue ^Long end) (alength ^bytes buf)))
+    ;; the hot path: a byte array with in-range Long indices (anything else is checked below)
+    (.slice (ByteBuffer/wrap ^bytes buf (.intValue ^Long start) (- (.intValue ^Long end) (.intValue ^Long start))))
+    (region* op buf start end sending?)))
+
+(defn- region*
   ^ByteBuffer [op buf start end sending?]
   (let [^ByteBuffer bb (cond
                          (bytes? buf) (ByteBuffer/wrap ^bytes buf)
@@ -294,7 +333,11 @@
   (when (implicit? buf start end)
     (.position ^ByteBuffer buf (+ (.position ^ByteBuffer buf) (int n)))))
 
-(defn- msg-flags ^long [op flags] (c/flags->int :msg flags op))
+(defn- msg-flags
+  ^long [op flags]
+  (if (and (instance? Long flags) (<= 0 (.longValue ^Long flags)) (<= (.longValue ^Long flags) Integer/MAX_VALUE))
+    (.longValue ^Long flags) ; the hot path: an int given as is (no flags is 0)
+    (c/flags->int :msg flags op)))
 
 ;; ------------------------------------------------------------------ receiving
 
@@ -424,6 +467,10 @@
   set-tcp-keep-alive! set-tcp-max-segment-size! set-ip-header-included! set-ip-type-of-service!
   set-ip-time-to-live! set-ipv6-v6-only!
   set-socket-option get-socket-option socket-options set-socket-options!)
+
+;; ------------------------------------------------------------------ many datagrams (sockets.ext)
+
+(reexport-from sockets.ext socket-receive-many! socket-receive-many socket-send-many)
 
 ;; ------------------------------------------------------------------ ports (sockets.io)
 

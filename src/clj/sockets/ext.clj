@@ -11,6 +11,8 @@
     platform data     platform
     datafy            (clojure.datafy/datafy socket), nav into addresses gives name-information
     happy eyeballs    connect-ai-happy (RFC 8305 staggered connects)
+    many datagrams    socket-receive-many! socket-receive-many socket-send-many (recvmmsg/sendmmsg
+                      on Linux: up to 1024 datagrams per call)
 
   Every socket made here is non-blocking and close-on-exec; every fd received is close-on-exec.
   Errors are `sockets.SocketException`s as everywhere else. Blocking calls wait as the core's do:
@@ -26,7 +28,7 @@
            (java.nio.charset StandardCharsets)
            (java.util ArrayList List)
            (java.util.concurrent LinkedBlockingQueue TimeUnit)
-           (sockets Messages Messages$Control Messages$Message Socket SockAddr SocketException
+           (sockets Datagrams Messages Messages$Control Messages$Message Socket SockAddr SocketException
                     SocketException$Kind AddrInfo)
            (sockets.impl Fd MsgLib Native)))
 
@@ -440,3 +442,137 @@
                  (do (launch started) (recur (inc started) finished (+ (ms) delay-ms) log e))
 
                  :else (recur started finished next-at log e))))))))))
+
+;; ------------------------------------------------------------------ many datagrams per call
+
+(def ^:private ^:const max-datagrams Datagrams/MAX)
+
+(defn- datagram-socket ^Socket [op s]
+  (let [so (sock op s)]
+    (when-not (= (.type so) (c/->int :sock :sock/dgram))
+      (throw (c/invalid op (str (name op) " needs a datagram socket (:sock/dgram)"))))
+    so))
+
+(defn- receive-buffers ^"[Ljava.nio.ByteBuffer;" [op bufs]
+  (when-not (and (sequential? bufs) (<= 1 (count bufs) max-datagrams))
+    (throw (c/invalid op (str "expected a sequence of 1 to " max-datagrams " buffers, not " (pr-str (if (sequential? bufs) (count bufs) bufs))))))
+  (let [a (make-array ByteBuffer (count bufs))]
+    (loop [i 0 bs (seq bufs)]
+      (when bs
+        (let [x (first bs)]
+          (aset ^"[Ljava.nio.ByteBuffer;" a i
+                (cond (bytes? x) (ByteBuffer/wrap ^bytes x)
+                      (instance? ByteBuffer x) (if (.isReadOnly ^ByteBuffer x)
+                                                 (throw (c/invalid op "cannot receive into a read-only buffer"))
+                                                 x)
+                      :else (throw (c/invalid op (str "buffers must be byte arrays or ByteBuffers, not " (pr-str x))))))
+          (recur (inc i) (next bs)))))
+    a))
+
+(def ^:private trunc-bit (long (or (get-in c/tables [:msg :msg/trunc]) 0)))
+
+(defn- truncated? [^long mflags] (not= 0 (bit-and mflags (long trunc-bit))))
+
+(defn socket-receive-many!
+  "Returns a vector with one map per datagram received, in arrival order: datagram i went into
+  buffer i of `bufs` (a sequence of 1-1024 byte arrays or ByteBuffers; a ByteBuffer is filled
+  from its position, which is not changed) and is described by
+    {:count n             bytes stored (with :flags #{:msg/trunc}: the datagram's real length)
+     :address sockaddr    the sender, or nil (an unbound unix socket)
+     :truncated? bool}    the datagram was longer than its buffer and the rest is lost
+  Blocks this thread until the first datagram arrives, up to :timeout ms (default
+  sockets.core/*socket-receive-timeout*; nil: forever), then takes the ones already queued
+  without waiting, so the vector has 1 to (count bufs) entries. One recvmmsg(2) per call on
+  Linux, one recvmsg(2) per datagram elsewhere. `s` must be a :sock/dgram socket (UDP or
+  unix). Options: :timeout, :flags (:msg/trunc, :msg/dontwait), :address? (default true;
+  false leaves :address out and skips decoding it). A close from another thread wakes the
+  call with :closed; bad arguments raise :invalid before anything is received."
+  ([s bufs] (socket-receive-many! s bufs {}))
+  ([s bufs opts]
+   (let [op :socket-receive-many!
+         so (datagram-socket op s)
+         a (receive-buffers op bufs)
+         n (alength a)
+         flags (c/flags->int :msg (:flags opts) op)
+         t (timeout-ms op opts :timeout '*socket-receive-timeout*)
+         addrs? (get opts :address? true)
+         counts (int-array n)
+         mflags (int-array n)
+         froms (when addrs? (make-array SockAddr n))
+         k (Datagrams/receiveMany so a counts froms mflags (int flags) t)]
+     ;; consecutive datagrams from one sender share a SockAddr (Datagrams says so): one map for the run
+     (loop [i 0 out (transient []) prev nil prev-map nil]
+       (if (< i k)
+         (let [from (when addrs? (aget ^"[Lsockets.SockAddr;" froms i))
+               m (if (identical? from prev) prev-map (addr/sockaddr->map from))]
+           (recur (inc i)
+                  (conj! out (cond-> {:count (aget counts i) :truncated? (truncated? (aget mflags i))}
+                               addrs? (assoc :address m)))
+                  from m))
+         (persistent! out))))))
+
+(defn socket-receive-many
+  "Returns a vector with one map per datagram received, in arrival order:
+  {:data bytes :address sockaddr :truncated? bool}, each datagram's bytes (at most `size`; a
+  longer datagram is cut, :truncated? true). Receives up to `n` (1-1024) datagrams as
+  `socket-receive-many!` does (same blocking, timeout and options), into new arrays."
+  ([s n size] (socket-receive-many s n size {}))
+  ([s n size opts]
+   (let [op :socket-receive-many]
+     (when-not (and (integer? n) (<= 1 n max-datagrams))
+       (throw (c/invalid op (str "n must be an integer in 1-" max-datagrams ", not " (pr-str n)))))
+     (when-not (and (integer? size) (<= 0 size (* 64 1024 1024)))
+       (throw (c/invalid op (str "size must be an integer in 0-67108864, not " (pr-str size)))))
+     (let [arrs (vec (repeatedly n #(byte-array size)))
+           rs (socket-receive-many! s arrs opts)]
+       (into [] (map-indexed (fn [i r]
+                               (-> r
+                                   (dissoc :count)
+                                   (assoc :data (java.util.Arrays/copyOf ^bytes (arrs i) (int (min size (:count r))))))))
+             rs)))))
+
+(defn- send-buffer ^ByteBuffer [op x]
+  (cond (bytes? x) (ByteBuffer/wrap ^bytes x)
+        (instance? ByteBuffer x) x
+        (string? x) (ByteBuffer/wrap (.getBytes ^String x StandardCharsets/UTF_8))
+        :else (throw (c/invalid op (str "datagrams must be byte arrays, ByteBuffers, strings or {:data .. :address ..} maps, not " (pr-str x))))))
+
+(defn socket-send-many
+  "Returns the number of datagrams sent from `datagrams`, a sequence of up to 1024 payloads
+  (byte arrays, ByteBuffers (their remaining bytes; position not changed), strings as UTF-8)
+  or maps {:data payload :address sockaddr}, sent in order, each as one datagram. A datagram
+  goes to its :address, else to the :address option, else to the connected peer. Blocks this
+  thread until the first can be sent, up to :timeout ms (default
+  sockets.core/*socket-send-timeout*; nil: forever), then sends what fits without waiting: the
+  count may be less than given (the send buffer filled, or a later datagram failed and the
+  next call reports it); send the rest again. One sendmmsg(2) per call on Linux, one
+  sendmsg(2) per datagram elsewhere; never raises SIGPIPE. `s` must be a :sock/dgram socket.
+  Options: :address, :flags (:msg/dontwait, :msg/dontroute, :msg/confirm), :timeout. Bad
+  arguments raise :invalid before anything is sent."
+  ([s datagrams] (socket-send-many s datagrams {}))
+  ([s datagrams opts]
+   (let [op :socket-send-many
+         so (datagram-socket op s)
+         _ (when-not (and (sequential? datagrams) (<= (count datagrams) max-datagrams))
+             (throw (c/invalid op (str "expected a sequence of at most " max-datagrams " datagrams, not "
+                                       (pr-str (if (sequential? datagrams) (count datagrams) datagrams))))))
+         n (count datagrams)
+         default-to (some-> (:address opts) (addr/->native op))
+         bufs (make-array ByteBuffer n)
+         tos (make-array SockAddr n)
+         any-to? (loop [i 0 ds (seq datagrams) any? (some? default-to)]
+                   (if ds
+                     (let [d (first ds)
+                           [data to] (if (map? d)
+                                       (do (when-not (contains? d :data)
+                                             (throw (c/invalid op (str "a datagram map needs :data, not " (pr-str d)))))
+                                           [(:data d) (some-> (:address d) (addr/->native op))])
+                                       [d nil])
+                           to (or to default-to)]
+                       (aset ^"[Ljava.nio.ByteBuffer;" bufs i (send-buffer op data))
+                       (aset ^"[Lsockets.SockAddr;" tos i ^SockAddr to)
+                       (recur (inc i) (next ds) (or any? (some? to))))
+                     any?))
+         flags (c/flags->int :msg (:flags opts) op)
+         t (timeout-ms op opts :timeout '*socket-send-timeout*)]
+     (Datagrams/sendMany so bufs (when any-to? tos) (int flags) t))))

@@ -79,6 +79,7 @@
 (s/fdef sockets.core/socket-connect :args (s/cat :so ::socket :saddr ::sockaddr))
 (s/fdef sockets.core/socket-bind :args (s/cat :so ::socket :saddr ::sockaddr))
 (s/fdef sockets.core/socket-shutdown :args (s/cat :so ::socket :how ::shutdown))
+(s/fdef sockets.core/set-socket-blocking! :args (s/cat :so ::socket :on? any?) :ret boolean?)
 
 (defn- library-fdefs
   "Every instrumentable symbol of the library's namespaces (sockets.core's and the option
@@ -88,3 +89,40 @@
 
 (defn instrument "Turns on argument checking for the library's fdefs; returns the instrumented symbols." [] (stest/instrument (library-fdefs)))
 (defn unstrument "Turns off argument checking for the library's fdefs; returns the symbols." [] (stest/unstrument (library-fdefs)))
+
+;; ------------------------------------------------------------------ many datagrams (sockets.ext)
+
+(require 'sockets.ext)
+
+(s/def ::datagram-buffer #(or (bytes? %) (instance? java.nio.ByteBuffer %)))
+(s/def ::payload #(or (bytes? %) (instance? java.nio.ByteBuffer %) (string? %)))
+(s/def :sockets.specs.datagram/data ::payload)
+(s/def :sockets.specs.datagram/address ::sockaddr)
+(s/def ::datagram (s/or :payload ::payload
+                        :map (s/keys :req-un [:sockets.specs.datagram/data] :opt-un [:sockets.specs.datagram/address])))
+(s/def :sockets.specs.many/flags ::msg-flags)
+(s/def :sockets.specs.many/timeout ::timeout)
+(s/def :sockets.specs.many/address ::sockaddr)
+(s/def :sockets.specs.many/address? boolean?)
+(s/def ::receive-many-opts (s/keys :opt-un [:sockets.specs.many/flags :sockets.specs.many/timeout :sockets.specs.many/address?]))
+(s/def ::send-many-opts (s/keys :opt-un [:sockets.specs.many/flags :sockets.specs.many/timeout :sockets.specs.many/address]))
+(s/def :sockets.specs.received/count nat-int?)
+(s/def :sockets.specs.received/address (s/nilable ::sockaddr))
+(s/def :sockets.specs.received/truncated? boolean?)
+(s/def :sockets.specs.received/data bytes?)
+
+(s/fdef sockets.ext/socket-receive-many!
+  :args (s/cat :so ::socket :bufs (s/coll-of ::datagram-buffer :kind sequential? :min-count 1 :max-count 1024)
+               :opts (s/? ::receive-many-opts))
+  :ret (s/coll-of (s/keys :req-un [:sockets.specs.received/count :sockets.specs.received/truncated?]
+                          :opt-un [:sockets.specs.received/address])
+                  :kind vector? :min-count 1 :max-count 1024))
+(s/fdef sockets.ext/socket-receive-many
+  :args (s/cat :so ::socket :n (s/int-in 1 1025) :size (s/int-in 0 (inc (* 64 1024 1024))) :opts (s/? ::receive-many-opts))
+  :ret (s/coll-of (s/keys :req-un [:sockets.specs.received/data :sockets.specs.received/truncated?]
+                          :opt-un [:sockets.specs.received/address])
+                  :kind vector? :min-count 1 :max-count 1024))
+(s/fdef sockets.ext/socket-send-many
+  :args (s/cat :so ::socket :datagrams (s/coll-of ::datagram :kind sequential? :max-count 1024)
+               :opts (s/? ::send-many-opts))
+  :ret (s/int-in 0 1025))

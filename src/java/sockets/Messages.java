@@ -237,7 +237,7 @@ public final class Messages {
             namelen = to.encode(name);
         }
         MsgLib.MsgHdr m = new MsgLib.MsgHdr(MsgLib.RUNTIME);
-        Pointer mp = Memory.allocateDirect(MsgLib.RUNTIME, Struct.size(m), true);
+        Pointer mp = Memory.allocateDirect(MsgLib.RUNTIME, MsgLib.msgHdrSize(), true);
         m.useMemory(mp);
         m.name.set(name);
         m.namelen.set(namelen);
@@ -250,7 +250,8 @@ public final class Messages {
         Fd owner = s.fd();
         int fdn = owner.acquire(op);
         try {
-            int fl = flags | Native.MSG_NOSIGNAL;
+            // MSG_DONTWAIT: a socket in blocking mode must not wait in the kernel here (this waits in poll)
+            int fl = flags | Native.MSG_NOSIGNAL | Native.NO_WAIT;
             for (;;) {
                 long r = MsgLib.LIB.sendmsg(fdn, mp, fl);
                 int e = r < 0 ? Native.errno() : 0;
@@ -279,14 +280,14 @@ public final class Messages {
         Pointer control = controlSize == 0 ? null : Memory.allocateDirect(MsgLib.RUNTIME, controlSize, true);
         Pointer name = Memory.allocateDirect(MsgLib.RUNTIME, Scratch.ADDR_SIZE, true);
         MsgLib.MsgHdr m = new MsgLib.MsgHdr(MsgLib.RUNTIME);
-        Pointer mp = Memory.allocateDirect(MsgLib.RUNTIME, Struct.size(m), true);
+        Pointer mp = Memory.allocateDirect(MsgLib.RUNTIME, MsgLib.msgHdrSize(), true);
         m.useMemory(mp);
         Pointer iov = iovecs(bufs, data);
         long deadline = Socket.deadline(timeoutMs);
         Fd owner = s.fd();
         int fdn = owner.acquire(op);
         try {
-            int fl = flags | MsgLib.MSG_CMSG_CLOEXEC;
+            int fl = flags | MsgLib.MSG_CMSG_CLOEXEC | Native.NO_WAIT;
             for (;;) {
                 m.name.set(name);
                 m.namelen.set(Scratch.ADDR_SIZE);

@@ -101,8 +101,12 @@ public final class SockAddr {
                 if (scope == 0) throw SocketException.invalid("inet-address", "no such interface " + quote(s) + " in " + quote(host));
             }
         }
+        if (pct < 0) {
+            byte[] a = dottedQuad(base); // the common case, without a native call
+            if (a != null) return inet4(a, port);
+        }
         Scratch sc = Scratch.get();
-        if (pct < 0 && Native.LIBC.inet_pton(Native.AF_INET, base, sc.opt) == 1) {
+        if (pct < 0 && base.indexOf(':') < 0 && Native.LIBC.inet_pton(Native.AF_INET, base, sc.opt) == 1) {
             byte[] a = new byte[4];
             sc.opt.get(0, a, 0, 4);
             return inet4(a, port);
@@ -117,7 +121,35 @@ public final class SockAddr {
 
     private static String quote(String s) { return "\"" + s + "\""; }
 
+    /**
+     * The 4 bytes of {@code s} when it is what inet_pton(AF_INET) accepts: four decimal
+     * octets 0-255 joined by dots, no leading zeros; else null (then inet_pton decides).
+     */
+    private static byte[] dottedQuad(String s) {
+        int n = s.length();
+        if (n < 7 || n > 15) return null;
+        byte[] a = new byte[4];
+        int part = 0, val = 0, digits = 0;
+        for (int i = 0; i < n; i++) {
+            char ch = s.charAt(i);
+            if (ch >= '0' && ch <= '9') {
+                if (digits > 0 && val == 0) return null; // a leading zero
+                val = val * 10 + (ch - '0');
+                if (++digits > 3 || val > 255) return null;
+            } else if (ch == '.' && digits > 0 && part < 3) {
+                a[part++] = (byte) val;
+                val = 0;
+                digits = 0;
+            } else return null;
+        }
+        if (digits == 0 || part != 3) return null;
+        a[3] = (byte) val;
+        return a;
+    }
+
     private static String ntop(int af, byte[] a) {
+        if (af == Native.AF_INET && a.length == 4) // what inet_ntop writes, without a native call
+            return (a[0] & 255) + "." + (a[1] & 255) + "." + (a[2] & 255) + "." + (a[3] & 255);
         Scratch sc = Scratch.get();
         sc.addr.put(0, a, 0, a.length);
         Pointer r = Native.LIBC.inet_ntop(af, sc.addr, sc.opt, 64);

@@ -7,6 +7,7 @@ import java.util.List;
 import jnr.ffi.Pointer;
 import sockets.impl.Fd;
 import sockets.impl.Native;
+import sockets.impl.OptionValues;
 import sockets.impl.Scratch;
 import sockets.impl.SockAddrCodec;
 
@@ -32,6 +33,25 @@ public final class Socket implements Closeable {
 
     private final Fd fd;
     private final int family, type, protocol;
+    /**
+     * A hint: the last receive on this socket had to wait. The next one then waits for data
+     * first (poll, then recv: two syscalls) instead of trying first (recv, poll, recv: three),
+     * which is what a request/response exchange does every time. Racy by design; a wrong guess
+     * costs one poll that returns at once.
+     */
+    private boolean recvWaited;
+    /** Blocking mode (see {@link #setBlocking}): the fd lacks O_NONBLOCK and calls wait in the kernel. */
+    private volatile boolean blocking;
+    /** What SO_RCVTIMEO / SO_SNDTIMEO hold on the fd, in microseconds (-1: not known). */
+    private volatile long rcvSliceUs = -1, sndSliceUs = -1;
+    /** {@link #timeoutWrites} when the slices above were set. */
+    private volatile int sliceEpoch;
+    /**
+     * Counts setsockopt calls of SO_RCVTIMEO/SO_SNDTIMEO made through the option setters, on
+     * any fd: when it moves, every socket in blocking mode sets its slice again before its next
+     * wait, so a user's value never stands in for the slice.
+     */
+    private static volatile int timeoutWrites;
 
     /** Adopts an already-open fd (it must be non-blocking and close-on-exec). */
     Socket(int fdNumber, int family, int type, int protocol) {
@@ -190,6 +210,106 @@ public final class Socket implements Closeable {
             throw new SocketException(op, SocketException.Kind.TIMEOUT, 0, null, what + " operation timed out", null);
     }
 
+    // ---------------------------------------------------------------- blocking mode
+
+    /**
+     * True when this socket is in blocking mode (see {@link #setBlocking}). Sockets are created
+     * non-blocking, as in the egg.
+     */
+    public boolean isBlocking() { return blocking; }
+
+    /**
+     * Puts the fd in blocking mode (O_NONBLOCK cleared) or back in non-blocking mode; returns
+     * the mode now in force. Nothing a caller can see changes except speed: every call still
+     * honours its timeout, a close from another thread still wakes it, an interrupt is still
+     * seen within {@link #WAKE_MS}. What changes is where a thread waits: in non-blocking mode
+     * it waits in poll(2) and then makes the call (two or three syscalls per wait); in blocking
+     * mode it waits inside the call itself, the kernel bounding each wait to a slice of at most
+     * {@link #WAKE_MS} with SO_RCVTIMEO / SO_SNDTIMEO (one syscall), as a blocking java.nio
+     * channel does. That is what request/response traffic on platform threads wants. One
+     * answer differs, the kernel's: a datagram socket shut down for reading receives 0 bytes at
+     * once in blocking mode, where in non-blocking mode the receive waits until its timeout.
+     * <p>In blocking mode this library owns SO_RCVTIMEO and SO_SNDTIMEO (set them and they are
+     * overwritten); sockets accepted from a listener in blocking mode are in blocking mode too;
+     * on a virtual thread calls do not wait in the kernel (they park on the event loop as in
+     * non-blocking mode, except for an accept or connect, which may hold the carrier for one
+     * slice); registering the socket with an {@link EventLoop} channel puts it back in
+     * non-blocking mode. Linux only: elsewhere (where accept and connect may ignore the kernel
+     * timeouts) this leaves the socket non-blocking and returns false.
+     */
+    public boolean setBlocking(boolean on) throws SocketException {
+        if (on && !(Native.LINUX && Native.SOCK_CLOEXEC != 0 && Native.MSG_DONTWAIT > 0
+                    && Native.SO_RCVTIMEO >= 0 && Native.SO_SNDTIMEO >= 0)) on = false;
+        int fdn = fd.acquire("set-socket-blocking!");
+        try {
+            synchronized (this) {
+                if (on == blocking) return on;
+                int fl = Native.LIBC.fcntl(fdn, Native.F_GETFL, 0);
+                if (fl < 0 || Native.LIBC.fcntl(fdn, Native.F_SETFL, on ? fl & ~Native.O_NONBLOCK : fl | Native.O_NONBLOCK) < 0)
+                    throw SocketException.errno("set-socket-blocking!", Native.errno(), "unable to change the socket's blocking mode", null);
+                blocking = on;
+                return on;
+            }
+        } finally { fd.release(); }
+    }
+
+    /**
+     * In blocking mode, before a call that may wait in the kernel: makes SO_RCVTIMEO (for
+     * {@code rcv}) or SO_SNDTIMEO hold the wait this call may spend there, the smaller of
+     * {@link #WAKE_MS} and what is left before the deadline, rounded up to a millisecond (so
+     * the option is only rewritten when that changes). Returns the slice in nanoseconds when
+     * the call may wait, 0 when it must not (no time left, or a virtual thread): then send and
+     * receive pass MSG_DONTWAIT and wait as in non-blocking mode.
+     */
+    long armSlice(int fdn, boolean rcv, long deadline, long now, String op) throws SocketException {
+        if (EventLoop.onVirtualThread()) return 0;
+        long ms = WAKE_MS;
+        if (deadline != Long.MAX_VALUE) {
+            long left = deadline - now;
+            if (left <= 0) return 0;
+            ms = Math.min(ms, (left + 999_999) / 1_000_000);
+        }
+        setSlice(fdn, rcv, ms * 1000, op);
+        return ms * 1_000_000L;
+    }
+
+    /**
+     * After a call in blocking mode said EAGAIN: the kernel waited (up to) one slice. Throws on
+     * a close, an interrupt or the deadline. A call that gave up in less than half its slice did
+     * not really wait (a datagram socket shut down for reading does that): after
+     * {@link #SPURIOUS_FREE} of those in a row this backs off as {@link #await} does, so the
+     * thread does not spin. Returns the new count of such early returns.
+     */
+    int sliceSpent(long t0, long sliceNs, int early, long deadline, String op, String what) throws SocketException {
+        early = System.nanoTime() - t0 < sliceNs / 2 ? early + 1 : 0;
+        if (early > SPURIOUS_FREE) backOff(fd, deadline, op, what, early - 1 - SPURIOUS_FREE);
+        check(fd, deadline, op, what);
+        return early;
+    }
+
+    /** Sets SO_RCVTIMEO or SO_SNDTIMEO to {@code us} microseconds unless it holds that already. */
+    private void setSlice(int fdn, boolean rcv, long us, String op) throws SocketException {
+        int epoch = timeoutWrites;
+        if (epoch != sliceEpoch) { rcvSliceUs = sndSliceUs = -1; sliceEpoch = epoch; }
+        if ((rcv ? rcvSliceUs : sndSliceUs) == us) return;
+        byte[] tv = OptionValues.timeval(us);
+        Scratch sc = Scratch.get();
+        sc.opt.put(0, tv, 0, tv.length);
+        if (Native.LIBC.setsockopt(fdn, Native.SOL_SOCKET, rcv ? Native.SO_RCVTIMEO : Native.SO_SNDTIMEO, sc.opt, tv.length) < 0)
+            throw SocketException.errno(op, Native.errno(), "cannot set the socket's wait slice", null);
+        if (rcv) rcvSliceUs = us; else sndSliceUs = us;
+    }
+
+    /**
+     * Waits for {@code events} before the first try of a call that is expected to block (see
+     * {@link #recvWaited}). A timeout here is not final: the caller still tries once, so a
+     * call with data already queued never times out.
+     */
+    private void preWait(int fdn, short events, long deadline, String op, String what) throws SocketException {
+        try { await(fd, fdn, events, deadline, op, what, 0); }
+        catch (SocketException ex) { if (ex.kind() != SocketException.Kind.TIMEOUT) throw ex; }
+    }
+
     /** True when a poll with no wait reports {@code events} (or an error/hangup). */
     private boolean ready(String op, short events) throws SocketException {
         int fdn = fd.acquire(op);
@@ -246,13 +366,16 @@ public final class Socket implements Closeable {
         try {
             Scratch sc = Scratch.get();
             int len = addr.encode(sc.addr);
+            // blocking mode: the kernel waits one slice, then says EINPROGRESS and goes on connecting
+            if (blocking && armSlice(fdn, false, deadline, System.nanoTime(), "socket-connect") == 0) setSlice(fdn, false, 1, "socket-connect");
             int rc = Native.LIBC.connect(fdn, sc.addr, len);
             int e = rc < 0 ? Native.errno() : 0;
             if (fd.isClosed()) throw fd.closed("socket-connect");
             if (rc == 0) { ok = true; return; }
             if (e == Native.EINPROGRESS || e == Native.EINTR) {
-                await(fd, fdn, Native.POLLOUT, deadline, "socket-connect", "connect");
-                int err = soError(fdn);
+                int rev = await(fd, fdn, Native.POLLOUT, deadline, "socket-connect", "connect");
+                // writable with no error or hangup is connected; otherwise SO_ERROR says why not
+                int err = (rev & (Native.POLLERR | Native.POLLHUP)) == 0 && (rev & Native.POLLOUT) != 0 ? 0 : soError(fdn);
                 if (fd.isClosed()) throw fd.closed("socket-connect");
                 if (err == 0) { ok = true; return; }
                 throw SocketException.errno("socket-connect", err, "cannot initiate connection", addr);
@@ -321,9 +444,17 @@ public final class Socket implements Closeable {
         int fdn = fd.acquire("socket-accept");
         try {
             int waits = 0;
+            boolean blk = blocking; // accepted sockets take the listener's mode
+            int flags = blk ? Native.SOCK_CLOEXEC : Native.SOCK_ATOMIC_FLAGS;
             for (;;) {
+                long slice = 0, t0 = 0;
+                if (blk) {
+                    t0 = System.nanoTime();
+                    slice = armSlice(fdn, true, deadline, t0, "socket-accept");
+                    if (slice == 0) setSlice(fdn, true, 1, "socket-accept"); // must not wait: the kernel waits 1 us
+                }
                 int n = Native.SOCK_ATOMIC_FLAGS != 0
-                    ? Native.LIBC.accept4(fdn, null, null, Native.SOCK_ATOMIC_FLAGS)
+                    ? Native.LIBC.accept4(fdn, null, null, flags)
                     : Native.LIBC.accept(fdn, null, null);
                 int e = n < 0 ? Native.errno() : 0;
                 if (fd.isClosed()) {
@@ -334,10 +465,13 @@ public final class Socket implements Closeable {
                     try {
                         prepareFd("socket-accept", n, Native.SOCK_ATOMIC_FLAGS != 0);
                     } catch (SocketException ex) { Native.LIBC.close(n); throw ex; }
-                    return new Socket(n, family, type, protocol);
+                    Socket s = new Socket(n, family, type, protocol);
+                    s.blocking = blk;
+                    return s;
                 }
                 if (e == Native.EINTR || e == Native.ECONNABORTED || e == Native.EPROTO) continue;
                 if (!Native.wouldBlock(e)) throw SocketException.errno("socket-accept", e, "could not accept from listener", null);
+                if (slice > 0) { waits = sliceSpent(t0, slice, waits, deadline, "socket-accept", "accept"); continue; }
                 await(fd, fdn, Native.POLLIN, deadline, "socket-accept", "accept", waits++);
             }
         } finally { fd.release(); }
@@ -472,26 +606,43 @@ public final class Socket implements Closeable {
     private long recv(String op, ByteBuffer buf, int flags, long timeoutMs, SockAddr[] from) throws SocketException {
         if (buf == null) throw SocketException.invalid(op, "buffer is required");
         if (buf.isReadOnly()) throw SocketException.invalid(op, "cannot receive into a read-only buffer");
-        long deadline = deadline(timeoutMs);
+        // the clock is read when first needed (System.nanoTime costs ~45 ns under gVisor)
+        long deadline = timeoutMs < 0 ? Long.MAX_VALUE : 0;
+        boolean dl = timeoutMs < 0;
         int fdn = fd.acquire(op);
         try {
-            Scratch sc = Scratch.get();
+            Scratch sc = from == null ? null : Scratch.get();
             int waits = 0;
+            long slice = 0, t0 = 0;
+            if (!blocking && recvWaited) {
+                deadline = deadline(timeoutMs); dl = true;
+                preWait(fdn, Native.POLLIN, deadline, op, "recv");
+            }
             for (;;) {
+                int fl = flags;
+                if (blocking && (flags & Native.NO_WAIT) == 0) { // a caller's MSG_DONTWAIT: wait in poll as usual
+                    t0 = System.nanoTime();
+                    if (!dl) { deadline = t0 + timeoutMs * 1_000_000L; dl = true; }
+                    slice = armSlice(fdn, true, deadline, t0, op);
+                    if (slice == 0) fl |= Native.MSG_DONTWAIT;
+                }
                 long n;
-                if (from == null) n = Native.LIBC.recv(fdn, buf, buf.remaining(), flags);
+                if (from == null) n = Native.LIBC.recv(fdn, buf, buf.remaining(), fl);
                 else {
                     sc.len.putInt(0, Scratch.ADDR_SIZE);
-                    n = Native.LIBC.recvfrom(fdn, buf, buf.remaining(), flags, sc.addr, sc.len);
+                    n = Native.LIBC.recvfrom(fdn, buf, buf.remaining(), fl, sc.addr, sc.len);
                 }
                 int e = n < 0 ? Native.errno() : 0;
                 if (fd.isClosed()) throw fd.closed(op); // a close overlapped this call (it shut the socket down to wake us)
                 if (n >= 0) {
+                    recvWaited = waits > 0;
                     if (from != null) from[0] = SockAddrCodec.decode(sc.addr, sc.len.getInt(0));
                     return n;
                 }
                 if (e == Native.EINTR) continue;
                 if (!Native.wouldBlock(e)) throw SocketException.errno(op, e, "cannot read from socket", null);
+                if (slice > 0) { waits = sliceSpent(t0, slice, waits, deadline, op, "recv"); continue; }
+                if (!dl) { deadline = deadline(timeoutMs); dl = true; }
                 await(fd, fdn, Native.POLLIN, deadline, op, "recv", waits++);
             }
         } finally { fd.release(); }
@@ -550,14 +701,22 @@ public final class Socket implements Closeable {
         if (buf == null) throw SocketException.invalid(op, "buffer is required");
         // jnr passes heap buffers through their array; a read-only heap buffer exposes none
         if (!buf.isDirect() && !buf.hasArray()) buf = ByteBuffer.allocate(buf.remaining()).put(buf.duplicate()).flip();
-        long deadline = deadline(timeoutMs);
+        long deadline = timeoutMs < 0 ? Long.MAX_VALUE : 0; // read the clock when first needed, as recv does
+        boolean dl = timeoutMs < 0;
         int fdn = fd.acquire(op);
         try {
-            Scratch sc = Scratch.get();
+            Scratch sc = to == null ? null : Scratch.get();
             int len = to == null ? 0 : to.encode(sc.addr);
-            int fl = flags | Native.MSG_NOSIGNAL;
             int waits = 0;
+            long slice = 0, t0 = 0;
             for (;;) {
+                int fl = flags | Native.MSG_NOSIGNAL;
+                if (blocking && (flags & Native.NO_WAIT) == 0) { // a caller's MSG_DONTWAIT: wait in poll as usual
+                    t0 = System.nanoTime();
+                    if (!dl) { deadline = t0 + timeoutMs * 1_000_000L; dl = true; }
+                    slice = armSlice(fdn, false, deadline, t0, op);
+                    if (slice == 0) fl |= Native.MSG_DONTWAIT;
+                }
                 long n = to == null ? Native.LIBC.send(fdn, buf, buf.remaining(), fl)
                                     : Native.LIBC.sendto(fdn, buf, buf.remaining(), fl, sc.addr, len);
                 int e = n < 0 ? Native.errno() : 0;
@@ -565,9 +724,30 @@ public final class Socket implements Closeable {
                 if (n >= 0) return n;
                 if (e == Native.EINTR) continue;
                 if (!Native.wouldBlock(e)) throw SocketException.errno(op, e, "cannot send to socket", to);
+                if (slice > 0) { waits = sliceSpent(t0, slice, waits, deadline, op, "send"); continue; }
+                if (!dl) { deadline = deadline(timeoutMs); dl = true; }
                 await(fd, fdn, Native.POLLOUT, deadline, op, "send", waits++);
             }
         } finally { fd.release(); }
+    }
+
+    /**
+     * Receives up to {@code bufs.length} datagrams in one call (recvmmsg(2) on Linux): blocks up
+     * to {@code timeoutMs} for the first, then takes those already queued. Returns how many
+     * arrived (at least 1), with {@code counts}, {@code froms} and {@code msgFlags} filled for
+     * each; buffer positions are not changed. See {@link Datagrams#receiveMany}.
+     */
+    public int receiveMany(ByteBuffer[] bufs, int[] counts, SockAddr[] froms, int[] msgFlags, int flags, long timeoutMs) throws SocketException {
+        return Datagrams.receiveMany(this, bufs, counts, froms, msgFlags, flags, timeoutMs);
+    }
+
+    /**
+     * Sends each buffer's remaining bytes as one datagram, in one call (sendmmsg(2) on Linux), to
+     * {@code tos[i]} or the connected peer: blocks up to {@code timeoutMs} until the first can
+     * go, then sends what fits. Returns how many were sent. See {@link Datagrams#sendMany}.
+     */
+    public int sendMany(ByteBuffer[] bufs, SockAddr[] tos, int flags, long timeoutMs) throws SocketException {
+        return Datagrams.sendMany(this, bufs, tos, flags, timeoutMs);
     }
 
     /**
@@ -614,8 +794,13 @@ public final class Socket implements Closeable {
     public static void setOptionInt(int fdn, int level, int name, int value) throws SocketException {
         Scratch sc = Scratch.get();
         sc.opt.putInt(0, value);
+        noteTimeoutWrite(level, name);
         if (Native.LIBC.setsockopt(fdn, level, name, sc.opt, 4) < 0)
             throw SocketException.errno("set-socket-option", Native.errno(), "unable to set socket option", null);
+    }
+
+    private static void noteTimeoutWrite(int level, int name) {
+        if (level == Native.SOL_SOCKET && (name == Native.SO_RCVTIMEO || name == Native.SO_SNDTIMEO)) timeoutWrites++;
     }
 
     /** setsockopt with raw bytes, on a raw fd number. */
@@ -624,6 +809,7 @@ public final class Socket implements Closeable {
             throw SocketException.invalid("set-socket-option", "option value must be at most " + Scratch.OPT_SIZE + " bytes");
         Scratch sc = Scratch.get();
         sc.opt.put(0, value, 0, value.length);
+        noteTimeoutWrite(level, name);
         if (Native.LIBC.setsockopt(fdn, level, name, sc.opt, value.length) < 0)
             throw SocketException.errno("set-socket-option", Native.errno(), "unable to set socket option", null);
     }

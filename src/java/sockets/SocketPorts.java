@@ -28,7 +28,9 @@ import sockets.impl.Native;
  * <ul>
  * <li>Input is always buffered in a buffer of {@code receiveBufferSize} bytes; whenever it is
  * empty, one receive of up to that many bytes refills it (on a datagram socket: one datagram,
- * truncated to the buffer; the rest of that datagram is lost).</li>
+ * truncated to the buffer; the rest of that datagram is lost). A read of at least that many
+ * bytes into an empty buffer receives straight into the caller's array, on a stream socket
+ * as many bytes as it asked for.</li>
  * <li>Output is unbuffered when {@code sendBufferSize} is 0: each write goes out at once with
  * {@link Socket#sendAll}. Otherwise bytes collect in a buffer of {@code sendBufferSize} and only
  * whole multiples of that size are sent, in one {@code sendAll} per write, the rest kept (500
@@ -318,8 +320,11 @@ public final class SocketPorts {
             if (len == 0) return 0;
             if (pos >= lim) {
                 if (len >= buf.length) {
-                    // the same single receive of buf.length bytes, straight into the caller's array
-                    int n = receive(b, off, buf.length);
+                    // one receive straight into the caller's array: of all it asked for on a byte
+                    // stream (what arrives is the same, in fewer calls: BufferedInputStream does
+                    // this too); of buf.length bytes on a datagram or seqpacket socket, whose
+                    // messages are cut to the buffer size
+                    int n = receive(b, off, ports.socket.type() == Native.SOCK_STREAM ? len : buf.length);
                     return n == 0 ? -1 : n;
                 }
                 pos = 0;

@@ -53,6 +53,16 @@ public interface MsgLib {
     /** CMSG_ALIGN(n). */
     static int align(int n) { int a = cmsgAlign(); return (n + a - 1) & -a; }
 
+    /**
+     * sizeof(struct msghdr): jnr's Struct.size stops at the last field (52 bytes on 64-bit
+     * Linux); C pads the struct to its alignment (56).
+     */
+    public static int msgHdrSize() {
+        MsgHdr m = new MsgHdr(RUNTIME);
+        int a = Struct.alignment(m);
+        return (Struct.size(m) + a - 1) / a * a;
+    }
+
     /** sizeof(struct cmsghdr) as laid out by {@link CmsgHdr}. */
     static int cmsgHdrSize() { return Struct.size(new CmsgHdr(RUNTIME)); }
 

@@ -56,11 +56,19 @@ public final class Native {
         Sock.SOCK_NONBLOCK.defined() && Sock.SOCK_CLOEXEC.defined() ? Sock.SOCK_NONBLOCK.intValue() | Sock.SOCK_CLOEXEC.intValue() : 0;
     /** MSG_NOSIGNAL where the platform has it (else 0, and SO_NOSIGPIPE is set on each socket). */
     public static final int MSG_NOSIGNAL = SocketMessage.MSG_NOSIGNAL.defined() ? SocketMessage.MSG_NOSIGNAL.intValue() : 0;
+    /** SOCK_CLOEXEC alone, for accept4 on a socket in blocking mode (0 where accept4 lacks it). */
+    public static final int SOCK_CLOEXEC = SOCK_ATOMIC_FLAGS != 0 ? Sock.SOCK_CLOEXEC.intValue() : 0;
+    /** MSG_DONTWAIT: one call that does not wait, whatever the fd's mode (-1 where absent). */
+    public static final int MSG_DONTWAIT = value(SocketMessage.MSG_DONTWAIT);
+    /** MSG_DONTWAIT, or 0 where the platform lacks it (there every fd is non-blocking). */
+    public static final int NO_WAIT = Math.max(0, MSG_DONTWAIT);
     public static final int SHUT_RD = value(Shutdown.SHUT_RD);
     public static final int SOL_SOCKET = value(SocketLevel.SOL_SOCKET);
     public static final int SO_ERROR = value(SocketOption.SO_ERROR);
     public static final int SO_NOSIGPIPE = value(SocketOption.SO_NOSIGPIPE);
     public static final int SO_TYPE = value(SocketOption.SO_TYPE);
+    public static final int SO_RCVTIMEO = value(SocketOption.SO_RCVTIMEO);
+    public static final int SO_SNDTIMEO = value(SocketOption.SO_SNDTIMEO);
     public static final int F_GETFL = value(Fcntl.F_GETFL);
     public static final int F_SETFL = value(Fcntl.F_SETFL);
     public static final int F_GETFD = value(Fcntl.F_GETFD);
