@@ -695,15 +695,6 @@
 
 ;; ------------------------------------------------------------------ virtual threads
 
-(def ^:private vt-factory
-  ;; Thread.ofVirtual().factory() on JDK 21+, found by reflection so this compiles on 17; nil on 17.
-  (delay
-    (try
-      (let [builder (.invoke (.getMethod Thread "ofVirtual" (make-array Class 0)) nil (object-array 0))]
-        (.invoke (.getMethod (Class/forName "java.lang.Thread$Builder") "factory" (make-array Class 0))
-                 builder (object-array 0)))
-      (catch NoSuchMethodException _ nil))))
-
 (defn- parked-receive
   "What a blocking receive does on a virtual thread once Socket.await hands its wait to the
   loop: acquire the fd, park on the loop until readable, then receive (the data is there)."
@@ -717,7 +708,7 @@
 (deftest virtual-threads-park-on-the-loop
   (if-let [^ThreadFactory factory (do (System/setProperty "jdk.virtualThreadScheduler.parallelism" "2")
                                       (System/setProperty "jdk.virtualThreadScheduler.maxPoolSize" "2")
-                                      @vt-factory)]
+                                      @tu/vt-factory)]
     (let [n (scaled 10000)
           before (fd-count)]
       (with-loop [lp]
@@ -749,4 +740,4 @@
           (.close l)))
       (is (wait-until 5000 #(<= (fd-count) before))))
     (do (println "SKIP virtual-threads-park-on-the-loop: needs JDK 21+; run with JAVA_CMD=/usr/lib/jvm/temurin-25-jdk-amd64/bin/java")
-        (is (nil? @vt-factory) "skipped: no virtual threads on this JDK"))))
+        (is (nil? @tu/vt-factory) "skipped: no virtual threads on this JDK"))))

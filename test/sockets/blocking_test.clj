@@ -3,7 +3,8 @@
   in slices bounded by SO_RCVTIMEO/SO_SNDTIMEO. Everything a caller can see must stay as in
   non-blocking mode, so the connection, stream and hardening tests run again here with every
   socket `sockets.core/socket` makes put in blocking mode; then what is particular to the mode."
-  (:require [clojure.test :refer [deftest is testing use-fixtures]]
+  (:require [clojure.core.async :as a]
+            [clojure.test :refer [deftest is testing use-fixtures]]
             [sockets.async :as async]
             [sockets.connection-test :as ct]
             [sockets.core :as s]
@@ -89,6 +90,20 @@
           r (binding [s/*socket-receive-timeout* 1000] (s/socket-receive u 10))]
       (is (= 0 (alength ^bytes r)))
       (is (< (/ (- (System/nanoTime) t0) 1e6) 900) "at once, not after the timeout"))))
+
+(deftest async-channels-take-the-socket-back-to-non-blocking
+  (with-open [l (u/listener)]
+    (let [[c a] (u/connected-pair l)]
+      (with-open [c c a a]
+        (s/set-socket-blocking! a true)
+        (let [ch (async/receive-chan a)]
+          (s/socket-send c "via the loop")
+          (is (= "via the loop" (String. ^bytes (first (a/alts!! [ch (a/timeout 5000)])) "UTF-8")))
+          (is (false? (s/socket-blocking? a)))
+          (is (nonblocking-flag? (s/socket-fileno a)))
+          (is (false? (s/set-socket-blocking! a true)) "and it stays so")
+          (a/close! ch)
+          (is (async/stop-loop!) "the shared loop (its epoll and eventfd) goes away with the test"))))))
 
 (deftest calls-that-wait-in-poll-do-not-wait-in-the-kernel
   ;; sendmsg/recvmsg wait in poll(2) whatever the mode: they pass MSG_DONTWAIT, so an empty

@@ -265,7 +265,8 @@
   answer differs, the kernel's: a datagram socket shut down for reading receives 0 bytes at
   once when blocking, where a non-blocking one waits until the timeout.) Sockets
   accepted from a blocking listener are blocking; the library owns SO_RCVTIMEO/SO_SNDTIMEO
-  while blocking; `sockets.async` channels put the socket back in non-blocking mode. Linux
+  while blocking; `sockets.async` channels put the socket back in non-blocking mode for good
+  (then this returns false). Linux
   only: elsewhere it stays non-blocking and this returns false."
   [so on?]
   (.setBlocking (sock :set-socket-blocking! so) (boolean on?)))

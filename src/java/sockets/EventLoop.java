@@ -643,6 +643,11 @@ public final class EventLoop {
     // ---------------------------------------------------------------- registrations
 
     private void attach(Flow f) {
+        if (!f.kind.isWait() && f.socket != null) {
+            // the loop's calls (and direct writes) must never wait in the kernel: a socket in
+            // blocking mode goes back to non-blocking, and stays so (Socket.setBlocking)
+            try { f.socket.leaveBlockingForLoop(); } catch (SocketException e) { finishUnattached(f, e); return; }
+        }
         Fd fd = f.fd;
         Reg r = fd.isClosed() ? null : regs.get(fd.number());
         if (r != null && r.fd != fd) r = null; // cannot happen while the number is held; be safe

@@ -234,12 +234,12 @@ public final class Socket implements Closeable {
      * on a virtual thread calls do not wait in the kernel (they park on the event loop as in
      * non-blocking mode, except for an accept or connect, which may hold the carrier for one
      * slice); registering the socket with an {@link EventLoop} channel puts it back in
-     * non-blocking mode. Linux only: elsewhere (where accept and connect may ignore the kernel
+     * non-blocking mode for good (later calls with {@code true} return false). Linux only: elsewhere (where accept and connect may ignore the kernel
      * timeouts) this leaves the socket non-blocking and returns false.
      */
     public boolean setBlocking(boolean on) throws SocketException {
-        if (on && !(Native.LINUX && Native.SOCK_CLOEXEC != 0 && Native.MSG_DONTWAIT > 0
-                    && Native.SO_RCVTIMEO >= 0 && Native.SO_SNDTIMEO >= 0)) on = false;
+        if (on && (onLoop || !(Native.LINUX && Native.SOCK_CLOEXEC != 0 && Native.MSG_DONTWAIT > 0
+                               && Native.SO_RCVTIMEO >= 0 && Native.SO_SNDTIMEO >= 0))) on = false;
         int fdn = fd.acquire("set-socket-blocking!");
         try {
             synchronized (this) {
@@ -251,6 +251,15 @@ public final class Socket implements Closeable {
                 return on;
             }
         } finally { fd.release(); }
+    }
+
+    /** Set once an {@link EventLoop} channel flow has used this socket: it then stays non-blocking. */
+    private volatile boolean onLoop;
+
+    /** For {@link EventLoop}: puts the socket in non-blocking mode for good. */
+    void leaveBlockingForLoop() throws SocketException {
+        onLoop = true;
+        if (blocking) setBlocking(false);
     }
 
     /**
