@@ -8,18 +8,27 @@
 
 (set! *warn-on-reflection* true)
 
+(declare fd-targets)
+
 (defn fd-count
-  "Open fds of this process, from /proc/self/fd."
+  "Open fds of this process, from /proc/self/fd, less the JVM's own (see `fd-targets`)."
   []
-  (count (.list (File. "/proc/self/fd"))))
+  (count (fd-targets)))
+
+(defn- jvm-own?
+  "True for an fd target only the JVM opens, never this library: the container statistics it
+  reads (/sys/fs/cgroup/..., /proc/...), which CI once saw held open past the 2 s settle."
+  [^String target]
+  (or (.startsWith target "/sys/fs/cgroup/") (.startsWith target "/proc/")))
 
 (defn fd-targets
   "{fd target} of this process's open fds. An fd that is gone by the time its link is read
-  (another thread closed it while the directory was listed) is left out."
+  (another thread closed it while the directory was listed) is left out, and so are the JVM's
+  own reads of /sys/fs/cgroup and /proc."
   []
   (into {} (for [^File f (.listFiles (File. "/proc/self/fd"))
                  :let [target (try (str (Files/readSymbolicLink (.toPath f))) (catch Exception _ nil))]
-                 :when target]
+                 :when (and target (not (jvm-own? target)))]
              [(.getName f) target])))
 
 (defn leaked-fds
