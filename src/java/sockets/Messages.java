@@ -237,7 +237,7 @@ public final class Messages {
             namelen = to.encode(name);
         }
         MsgLib.MsgHdr m = new MsgLib.MsgHdr(MsgLib.RUNTIME);
-        Pointer mp = Memory.allocateDirect(MsgLib.RUNTIME, MsgLib.msgHdrSize(), true);
+        Pointer mp = Memory.allocateDirect(MsgLib.RUNTIME, MsgLib.MSGHDR_SIZE, true);
         m.useMemory(mp);
         m.name.set(name);
         m.namelen.set(namelen);
@@ -280,7 +280,7 @@ public final class Messages {
         Pointer control = controlSize == 0 ? null : Memory.allocateDirect(MsgLib.RUNTIME, controlSize, true);
         Pointer name = Memory.allocateDirect(MsgLib.RUNTIME, Scratch.ADDR_SIZE, true);
         MsgLib.MsgHdr m = new MsgLib.MsgHdr(MsgLib.RUNTIME);
-        Pointer mp = Memory.allocateDirect(MsgLib.RUNTIME, MsgLib.msgHdrSize(), true);
+        Pointer mp = Memory.allocateDirect(MsgLib.RUNTIME, MsgLib.MSGHDR_SIZE, true);
         m.useMemory(mp);
         Pointer iov = iovecs(bufs, data);
         long deadline = Socket.deadline(timeoutMs);

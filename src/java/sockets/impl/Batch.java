@@ -44,7 +44,7 @@ public final class Batch {
         NAME = (int) h.name.offset();
         NAMELEN = (int) h.namelen.offset();
         FLAGS = (int) h.flags.offset();
-        LEN = alignUp(Struct.size(h), align);
+        LEN = MsgLib.MSGHDR_SIZE;
         MM_SIZE = alignUp(LEN + 4, align);
         MsgLib.IoVec v = new MsgLib.IoVec(Native.RUNTIME);
         IOV_SIZE = alignUp(Struct.size(v), Struct.alignment(v));

@@ -57,7 +57,9 @@ public interface MsgLib {
      * sizeof(struct msghdr): jnr's Struct.size stops at the last field (52 bytes on 64-bit
      * Linux); C pads the struct to its alignment (56).
      */
-    public static int msgHdrSize() {
+    int MSGHDR_SIZE = msgHdrSize();
+
+    private static int msgHdrSize() {
         MsgHdr m = new MsgHdr(RUNTIME);
         int a = Struct.alignment(m);
         return (Struct.size(m) + a - 1) / a * a;
