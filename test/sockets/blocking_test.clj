@@ -13,17 +13,9 @@
             [sockets.io-test :as iot]
             [sockets.test-util :as u :refer [kind-of]])
   (:import (java.util.concurrent CountDownLatch TimeUnit)
-           (sockets Socket)
-           (sockets.impl Native)))
+           (sockets Socket)))
 
 (use-fixtures :once u/fd-fixture)
-
-(defn- nonblocking-flag?
-  "True when fd `n` has O_NONBLOCK (fcntl F_GETFL)."
-  [n]
-  (let [fl (.fcntl Native/LIBC (int n) Native/F_GETFL 0)]
-    (assert (>= fl 0))
-    (not (zero? (bit-and fl Native/O_NONBLOCK)))))
 
 (defn- blocking-socket
   "sockets.core/socket, then blocking mode."
@@ -36,12 +28,12 @@
 (deftest mode-switches-the-fd-flag
   (with-open [so (s/socket :af/inet :sock/stream)]
     (is (false? (s/socket-blocking? so)) "created non-blocking, as in the egg")
-    (is (nonblocking-flag? (s/socket-fileno so)))
+    (is (u/nonblocking? (s/socket-fileno so)))
     (is (true? (s/set-socket-blocking! so true)))
     (is (true? (s/socket-blocking? so)))
-    (is (not (nonblocking-flag? (s/socket-fileno so))))
+    (is (not (u/nonblocking? (s/socket-fileno so))))
     (is (false? (s/set-socket-blocking! so false)))
-    (is (nonblocking-flag? (s/socket-fileno so))))
+    (is (u/nonblocking? (s/socket-fileno so))))
   (testing "bad input"
     (is (= :invalid (kind-of #(s/set-socket-blocking! :nope true))))
     (let [so (s/socket :af/inet :sock/stream)]
@@ -55,9 +47,8 @@
       (with-open [c c a a]
         (is (false? (s/socket-blocking? c)))
         (is (true? (s/socket-blocking? a)))
-        (is (not (nonblocking-flag? (s/socket-fileno a))))
-        (is (pos? (bit-and Native/FD_CLOEXEC (.fcntl Native/LIBC (int (s/socket-fileno a)) Native/F_GETFD 0)))
-            "still close-on-exec")))))
+        (is (not (u/nonblocking? (s/socket-fileno a))))
+        (is (u/cloexec? (s/socket-fileno a)) "still close-on-exec")))))
 
 (deftest the-library-owns-the-kernel-timeouts
   (with-open [l (u/listener)]
@@ -100,7 +91,7 @@
           (s/socket-send c "via the loop")
           (is (= "via the loop" (String. ^bytes (first (a/alts!! [ch (a/timeout 5000)])) "UTF-8")))
           (is (false? (s/socket-blocking? a)))
-          (is (nonblocking-flag? (s/socket-fileno a)))
+          (is (u/nonblocking? (s/socket-fileno a)))
           (is (false? (s/set-socket-blocking! a true)) "and it stays so")
           (a/close! ch)
           (is (async/stop-loop!) "the shared loop (its epoll and eventfd) goes away with the test"))))))

@@ -7,12 +7,6 @@
 
 (use-fixtures :once u/fd-fixture)
 
-(defn- cloexec?
-  "FD_CLOEXEC as fcntl(F_GETFD) reports it (this sandbox's /proc/self/fdinfo cannot be read)."
-  [fd]
-  (let [fl (.fcntl sockets.impl.Native/LIBC (int fd) sockets.impl.Native/F_GETFD 0)]
-    (and (>= fl 0) (pos? (bit-and fl sockets.impl.Native/FD_CLOEXEC)))))
-
 (deftest socket-objects
   (with-open [so (s/socket :af/inet :sock/stream)]
     (is (s/socket? so))
@@ -21,7 +15,7 @@
     (is (= :sock/stream (s/socket-type so)))
     (is (= :ipproto/ip (s/socket-protocol so)))
     (is (pos? (s/socket-fileno so)))
-    (is (cloexec? (s/socket-fileno so)) "sockets are close-on-exec")
+    (is (u/cloexec? (s/socket-fileno so)) "sockets are close-on-exec")
     (is (= (str "#<socket fd:" (s/socket-fileno so) " :af/inet :sock/stream>") (pr-str so))))
   (with-open [so (s/socket :af/inet6 :sock/dgram :ipproto/udp)]
     (is (= :af/inet6 (s/socket-family so)))

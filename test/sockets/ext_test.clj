@@ -28,16 +28,8 @@
 
 (defn- px ^POSIX [] @posix)
 
-(defn- fd-flags
-  "[fd-flags file-status-flags] of fd `n` (fcntl F_GETFD, F_GETFL)."
-  [n]
-  [(.fcntl (px) (int n) Fcntl/F_GETFD) (.fcntl (px) (int n) Fcntl/F_GETFL)])
-
-(defn- cloexec? [n] (pos? (bit-and (first (fd-flags n)) 1))) ; FD_CLOEXEC
-
 (defn- cloexec-nonblock? [^Socket so]
-  (let [[fd fl] (fd-flags (.fileno so))]
-    (and (pos? (bit-and fd 1)) (pos? (bit-and fl (.intValue OpenFlags/O_NONBLOCK))))))
+  (and (tu/cloexec? (.fileno so)) (tu/nonblocking? (.fileno so))))
 
 (defn- utf8 ^String [^bytes b] (String. b StandardCharsets/UTF_8))
 
@@ -76,7 +68,7 @@
       ;; dup(2) drops FD_CLOEXEC; O_NONBLOCK is cleared on the shared open file
       (let [d (.dup (px) (int (.fileno ^Socket a)))
             _ (.fcntlInt (px) d Fcntl/F_SETFL 0)
-            _ (is (not (cloexec? d)))
+            _ (is (not (tu/cloexec? d)))
             so (x/fd->socket d)]
         (try
           (is (= d (s/socket-fileno so)))
@@ -93,7 +85,7 @@
     (let [n (.open (px) "/proc/self/status" (bit-or (.intValue OpenFlags/O_RDONLY) (.intValue OpenFlags/O_CLOEXEC)) 0)]
       (try
         (is (= :invalid (tu/kind-of #(x/fd->socket n))) "a file is not a socket")
-        (is (cloexec? n) "and it is still open")
+        (is (tu/cloexec? n) "and it is still open")
         (finally (.close (px) n)))))
   (is (= :invalid (tu/kind-of #(x/fd->socket -1))))
   (is (= :invalid (tu/kind-of #(x/fd->socket "3")))))
@@ -119,7 +111,7 @@
               (is (integer? rfd) "a file fd stays an integer")
               (is (instance? Socket rsock) "a socket fd becomes a Socket")
               (is (not= fd rfd))
-              (is (cloexec? rfd) "received fds are close-on-exec")
+              (is (tu/cloexec? rfd) "received fds are close-on-exec")
               (is (cloexec-nonblock? rsock))
               (let [buf (byte-array 64)
                     n (.pread (px) (int rfd) buf 64 0)]

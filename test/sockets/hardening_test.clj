@@ -424,10 +424,6 @@
 
 (def ^:private ^jnr.posix.POSIX posix (delay (jnr.posix.POSIXFactory/getNativePOSIX)))
 
-(defn- cloexec? [^long fd]
-  (let [fl (.fcntl ^jnr.posix.POSIX @posix (int fd) jnr.constants.platform.Fcntl/F_GETFD)]
-    (and (>= fl 0) (pos? (bit-and fl 1))))) ; FD_CLOEXEC
-
 (defn- spawn-and-list-fds
   "posix_spawnp's a shell that lists its own fds (ls -l) into a file; returns {fd target}."
   [^File dir]
@@ -469,7 +465,7 @@
           (is (= 100 (count @made)))
           (is (every? #(instance? Socket %) (keys @made)))
           (testing "every fd the library made has FD_CLOEXEC (fcntl F_GETFD; /proc/self/fdinfo is unreadable under gVisor)"
-            (doseq [[so how] @made] (is (cloexec? (s/socket-fileno so)) (str how " " so))))
+            (doseq [[so how] @made] (is (u/cloexec? (s/socket-fileno so)) (str how " " so))))
           (let [control (s/socket :af/inet :sock/stream)]
             (try
               ;; control: an fd without FD_CLOEXEC is inherited, so the listing can see a leak

@@ -109,6 +109,19 @@
   (try (f) :no-error (catch clojure.lang.ExceptionInfo e (:kind (ex-data e)))
        (catch sockets.SocketException e (:kind (ex-data e)))))
 
+(defn cloexec?
+  "True when fd `n` has FD_CLOEXEC, as fcntl(F_GETFD) reports it (this sandbox's
+  /proc/self/fdinfo cannot be read); false when fcntl fails."
+  [n]
+  (let [fl (.fcntl sockets.impl.Native/LIBC (int n) sockets.impl.Native/F_GETFD 0)]
+    (and (>= fl 0) (pos? (bit-and fl sockets.impl.Native/FD_CLOEXEC)))))
+
+(defn nonblocking?
+  "True when fd `n` has O_NONBLOCK, as fcntl(F_GETFL) reports it; false when fcntl fails."
+  [n]
+  (let [fl (.fcntl sockets.impl.Native/LIBC (int n) sockets.impl.Native/F_GETFL 0)]
+    (and (>= fl 0) (pos? (bit-and fl sockets.impl.Native/O_NONBLOCK)))))
+
 (def vt-factory
   "Thread.ofVirtual().factory() on JDK 21+, found by reflection so the suite compiles on 17;
   nil on 17."
