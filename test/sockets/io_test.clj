@@ -3,10 +3,10 @@
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing use-fixtures]]
             [sockets.constants :as c]
-            [sockets.io :as sio])
+            [sockets.io :as sio]
+            [sockets.test-util :as u])
   (:import (java.io File IOException InputStream OutputStream)
            (java.nio.file Files)
-           (java.nio.file.attribute FileAttribute)
            (java.security MessageDigest)
            (java.util Arrays Random)
            (sockets SockAddr Socket SocketException SocketPorts SocketPorts$Config
@@ -38,9 +38,6 @@
 (def ^:private STREAM (c/->int :sock :sock/stream))
 (def ^:private DGRAM (c/->int :sock :sock/dgram))
 (def ^:private T 5000) ; ms: the bound on every wait in these tests
-
-(defn- temp-dir ^File []
-  (.toFile (Files/createTempDirectory "sockets-io" (make-array FileAttribute 0))))
 
 (defn- stream-pair
   "[client server]: a connected stream pair, :inet over 127.0.0.1 port 0 or :unix in `dir`."
@@ -113,33 +110,39 @@
       (.write w (str "COUNT " n "\n"))
       n)))
 
-(deftest line-protocol-over-streams
+(defn- each-stream-family
+  "Calls (f client server) under (testing family) for a connected stream pair of each family:
+  :inet, and :unix in a temp dir deleted after; closes both sockets after."
+  [f]
   (doseq [family [:inet :unix]]
     (testing (name family)
-      (let [dir (temp-dir)]
-        (try
-          (with-sockets [[^Socket client ^Socket server] (stream-pair family dir)]
-            (let [served (future (upcase-server server))
-                  requests (concat (for [i (range 200)] (str "request " i))
-                                   ["héllo wörld ☃ 𝄞" ""])]
-              (with-open [^java.io.BufferedReader r (io/reader client) w (io/writer client)]
-                (is (instance? SocketPorts$PortReader r) "io/reader gives a BufferedReader over the port")
-                (is (identical? client (sio/socket-io-port->socket r)))
-                (is (identical? client (sio/socket-io-port->socket w)))
-                (doseq [q requests]
-                  (.write w (str q "\n"))
-                  (.flush w)
-                  (is (= (str/upper-case q) (.readLine r))))
-                ;; closing the writer shuts down our write side: the server's line-seq ends,
-                ;; it reports the count and closes; the reader still gets the count, then EOF
-                (.close w)
-                (is (not (.isClosed client)) "open until the reader is closed too")
-                (is (= (str "COUNT " (count requests)) (.readLine r)))
-                (is (nil? (.readLine r)) "EOF once the server closed"))
-              (is (= (count requests) (deref served T :timeout)))
-              (is (.isClosed client) "closing reader and writer closed the socket")
-              (is (.isClosed server))))
-          (finally (run! #(.delete ^File %) (reverse (file-seq dir)))))))))
+      (u/with-temp-dir [dir]
+        (with-sockets [[client server] (stream-pair family dir)]
+          (f client server))))))
+
+(deftest line-protocol-over-streams
+  (each-stream-family
+   (fn [^Socket client ^Socket server]
+    (let [served (future (upcase-server server))
+          requests (concat (for [i (range 200)] (str "request " i))
+                           ["héllo wörld ☃ 𝄞" ""])]
+      (with-open [^java.io.BufferedReader r (io/reader client) w (io/writer client)]
+        (is (instance? SocketPorts$PortReader r) "io/reader gives a BufferedReader over the port")
+        (is (identical? client (sio/socket-io-port->socket r)))
+        (is (identical? client (sio/socket-io-port->socket w)))
+        (doseq [q requests]
+          (.write w (str q "\n"))
+          (.flush w)
+          (is (= (str/upper-case q) (.readLine r))))
+        ;; closing the writer shuts down our write side: the server's line-seq ends,
+        ;; it reports the count and closes; the reader still gets the count, then EOF
+        (.close w)
+        (is (not (.isClosed client)) "open until the reader is closed too")
+        (is (= (str "COUNT " (count requests)) (.readLine r)))
+        (is (nil? (.readLine r)) "EOF once the server closed"))
+      (is (= (count requests) (deref served T :timeout)))
+      (is (.isClosed client) "closing reader and writer closed the socket")
+      (is (.isClosed server))))))
 
 (deftest writer-adds-no-buffering-and-keeps-surrogates
   (with-sockets [[^Socket a ^Socket b] (dgram-pair)]
@@ -256,29 +259,25 @@
 ;; ------------------------------------------------------------------ closing
 
 (deftest half-close-through-streams
-  (doseq [family [:inet :unix]]
-    (testing (name family)
-      (let [dir (temp-dir)]
-        (try
-          (with-sockets [[^Socket client ^Socket server] (stream-pair family dir)]
-            (let [[^InputStream in ^OutputStream out] (sio/io-ports client)
-                  [^InputStream sin ^OutputStream sout] (sio/io-ports server)]
-              (.write out (bytes-of "request"))
-              (.close out)
-              (is (= "request" (String. (.readAllBytes sin) "UTF-8")) "the peer reads the request, then EOF")
-              (is (= -1 (.read sin)) "EOF again")
-              (.write sout (bytes-of "reply"))
-              (.close sout)
-              (is (not (.isClosed client)))
-              (is (= "reply" (String. (.readAllBytes in) "UTF-8")) "our input still reads the reply")
-              (is (= :closed (ex-kind #(.write out 1))) "the closed output port refuses writes")
-              (.close in)
-              (is (.isClosed client) "closed once both ports are closed")
-              (is (= :closed (ex-kind #(.read in))))
-              (.close in) (.close out) ; closing again does nothing
-              (.close sin)
-              (is (.isClosed server))))
-          (finally (run! #(.delete ^File %) (reverse (file-seq dir)))))))))
+  (each-stream-family
+   (fn [^Socket client ^Socket server]
+    (let [[^InputStream in ^OutputStream out] (sio/io-ports client)
+          [^InputStream sin ^OutputStream sout] (sio/io-ports server)]
+      (.write out (bytes-of "request"))
+      (.close out)
+      (is (= "request" (String. (.readAllBytes sin) "UTF-8")) "the peer reads the request, then EOF")
+      (is (= -1 (.read sin)) "EOF again")
+      (.write sout (bytes-of "reply"))
+      (.close sout)
+      (is (not (.isClosed client)))
+      (is (= "reply" (String. (.readAllBytes in) "UTF-8")) "our input still reads the reply")
+      (is (= :closed (ex-kind #(.write out 1))) "the closed output port refuses writes")
+      (.close in)
+      (is (.isClosed client) "closed once both ports are closed")
+      (is (= :closed (ex-kind #(.read in))))
+      (.close in) (.close out) ; closing again does nothing
+      (.close sin)
+      (is (.isClosed server))))))
 
 (deftest abandoned-ports-leave-the-connection-open
   (testing "output: closing an abandoned port sends no FIN; the write side stays usable"
@@ -346,16 +345,14 @@
         (is (= -1 (deref result T :still-blocked)) "the blocked read sees end of stream")
         (.close out))))
   (testing "io/reader: closing the reader does not wait for the reader's lock"
-    (let [dir (temp-dir)]
-      (try
+    (u/with-temp-dir [dir]
         (with-sockets [[^Socket client ^Socket server] (stream-pair :unix dir)]
           (binding [sio/*port-config* (constantly {:receive-timeout nil})]
             (let [^java.io.BufferedReader r (io/reader client)
                   [t result] (reader-thread #(.readLine r))]
               (is (await-blocked t))
               (.close r)
-              (is (nil? (deref result T :still-blocked))))))
-        (finally (run! #(.delete ^File %) (reverse (file-seq dir)))))))
+              (is (nil? (deref result T :still-blocked))))))))
   (testing "datagram input: closing it leaves the read side alone"
     ;; After SHUT_RD a Linux datagram socket polls readable while recv(2) says EAGAIN, so any
     ;; receive waiting on it would spin until its timeout. Not shut down, it is not readable.
