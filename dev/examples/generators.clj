@@ -24,7 +24,7 @@
         (s/socket-shutdown c :shut/wr)
         (let [got (java.io.ByteArrayOutputStream.)]
           (loop [] (let [b (s/socket-receive c 65536)]
-                     (when (pos? (alength ^bytes b)) (.write got b) (recur))))
+                     (when (pos? (alength ^bytes b)) (.write got ^bytes b) (recur))))
           (java.util.Arrays/equals payload (.toByteArray got)))))))
 
 (def proxy-delivers
