@@ -196,38 +196,39 @@
 
 (defn- control-of [r t] (first (filter #(= t (:type %)) (:control r))))
 
-(deftest pktinfo-destination
-  (with-open [u ^Socket (udp-receiver {:ip/pktinfo true})
-              v (s/socket :af/inet :sock/dgram)]
-    (let [port (:port (s/socket-name u))
-          sent (try (s/socket-send-to v (.getBytes "to .2") (s/inet-address "127.0.0.2" port)) (catch SocketException e e))]
+(defn- send-and-receive-message
+  "Sends `text` from a fresh datagram socket of `family` to `host` at u's port and receives it
+  on u with socket-receive-message; returns [the message, its `ctrl` control message], or nil
+  (noted as a skip) where this system cannot send there."
+  [^Socket u family host ^String text ctrl]
+  (with-open [v (s/socket family :sock/dgram)]
+    (let [sent (try (s/socket-send-to v (.getBytes text) (s/inet-address host (:port (s/socket-name u))))
+                    (catch SocketException e e))]
       (if (instance? SocketException sent)
-        (skip (str "cannot send to 127.0.0.2 here: " (.getMessage ^Exception sent)))
-        (let [r (x/socket-receive-message u 16 {:timeout 5000})
-              pi (control-of r :ip/pktinfo)]
-          (is (= "to .2" (utf8 (:data r))))
-          (is (= "127.0.0.1" (get-in r [:address :address])))
-          (is pi (str "no IP_PKTINFO among " (:control r)))
-          (is (= "127.0.0.2" (:destination pi)))
-          (is (pos? (:ifindex pi))))))))
+        (skip (str "cannot send to " host " here: " (.getMessage ^Exception sent)))
+        (let [r (x/socket-receive-message u 16 {:timeout 5000})]
+          [r (control-of r ctrl)])))))
+
+(deftest pktinfo-destination
+  (with-open [u ^Socket (udp-receiver {:ip/pktinfo true})]
+    (when-let [[r pi] (send-and-receive-message u :af/inet "127.0.0.2" "to .2" :ip/pktinfo)]
+      (is (= "to .2" (utf8 (:data r))))
+      (is (= "127.0.0.1" (get-in r [:address :address])))
+      (is pi (str "no IP_PKTINFO among " (:control r)))
+      (is (= "127.0.0.2" (:destination pi)))
+      (is (pos? (:ifindex pi))))))
 
 (deftest ipv6-pktinfo-destination
   (let [u (try (doto (s/socket :af/inet6 :sock/dgram {:ipv6/recvpktinfo true})
                  (s/socket-bind (s/inet-address "::" 0)))
                (catch SocketException e (skip (str "no IPv6 UDP socket here: " (.getMessage e))) nil))]
     (when u
-      (with-open [^Socket u u
-                  v (s/socket :af/inet6 :sock/dgram)]
-        (let [port (:port (s/socket-name u))
-              sent (try (s/socket-send-to v (.getBytes "six") (s/inet-address "::1" port)) (catch SocketException e e))]
-          (if (instance? SocketException sent)
-            (skip (str "cannot send to ::1 here: " (.getMessage ^Exception sent)))
-            (let [r (x/socket-receive-message u 16 {:timeout 5000})
-                  pi (control-of r :ipv6/pktinfo)]
-              (is (= "six" (utf8 (:data r))))
-              (is pi (str "no IPV6_PKTINFO among " (:control r)))
-              (is (= "::1" (:destination pi)))
-              (is (pos? (:ifindex pi))))))))))
+      (with-open [^Socket u u]
+        (when-let [[r pi] (send-and-receive-message u :af/inet6 "::1" "six" :ipv6/pktinfo)]
+          (is (= "six" (utf8 (:data r))))
+          (is pi (str "no IPV6_PKTINFO among " (:control r)))
+          (is (= "::1" (:destination pi)))
+          (is (pos? (:ifindex pi))))))))
 
 (deftest ttl-tos-timestamps
   (with-open [u ^Socket (udp-receiver {:ip/recvttl true :ip/recvtos true :so/timestamp true})
