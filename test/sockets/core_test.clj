@@ -1,6 +1,10 @@
 (ns sockets.core-test
   (:require [clojure.string :as str]
             [clojure.test :refer [deftest is testing use-fixtures]]
+            [clojure.test.check.clojure-test :refer [defspec]]
+            [clojure.test.check.generators :as tgen]
+            [clojure.test.check.properties :as prop]
+            [sockets.constants :as c]
             [sockets.core :as s]
             [sockets.test-util :as u])
   )
@@ -90,3 +94,18 @@
                   (recur (into acc (s/socket-receive-many b 8 100 {:timeout 2000})) (inc i))))]
       (is (= ["one" "two" "three"] (mapv #(String. ^bytes (:data %) "UTF-8") got)))
       (is (every? #(= (s/socket-name a) (:address %)) got)))))
+
+(defspec int-in?-is-integer-and-bounds 2000
+  ;; the shared range check behind every integer argument: the same answer as the generic
+  ;; (and (integer? x) (<= lo x hi)) for every integer class, and for non-integers
+  (let [bound (tgen/one-of [(tgen/elements [0 1 255 65535 Integer/MIN_VALUE Integer/MAX_VALUE Long/MAX_VALUE Long/MIN_VALUE])
+                            tgen/large-integer])
+        value (tgen/one-of [tgen/large-integer
+                            (tgen/fmap int (tgen/choose Integer/MIN_VALUE Integer/MAX_VALUE))
+                            (tgen/fmap short (tgen/choose Short/MIN_VALUE Short/MAX_VALUE))
+                            (tgen/fmap bigint tgen/large-integer)
+                            (tgen/fmap #(+ (bigint Long/MAX_VALUE) %) tgen/nat)
+                            (tgen/fmap #(java.math.BigInteger/valueOf %) tgen/large-integer)
+                            (tgen/elements [nil 1.0 "1" :k 1/2])])]
+    (prop/for-all [x value lo bound hi bound]
+      (= (c/int-in? x lo hi) (boolean (and (integer? x) (<= lo x hi)))))))

@@ -30,13 +30,12 @@
         :else {:family (or (c/->kw :af f) f)}))))
 
 (defn- u32 [op k v]
-  (if (and (integer? v) (<= 0 v 0xffffffff))
+  (if (c/int-in? v 0 0xffffffff)
     (unchecked-int (long v))
     (throw (c/invalid op (str k " must be an integer in 0-4294967295, not " (pr-str v))))))
 
 (defn- check-port [op port]
-  (if (or (and (instance? Long port) (<= 0 (.longValue ^Long port)) (<= (.longValue ^Long port) 65535))
-          (and (integer? port) (<= 0 port 65535)))
+  (if (c/int-in? port 0 65535)
     (int port)
     (throw (c/invalid op (str "port must be an integer in 0-65535, not " (pr-str port))))))
 

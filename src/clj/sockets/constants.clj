@@ -84,6 +84,14 @@
   ^SocketException [op msg]
   (SocketException. (name op) SocketException$Kind/UNSUPPORTED 0 nil msg nil))
 
+(defn int-in?
+  "True when `x` is an integer (of any integer class) with lo <= x <= hi. A Long, the usual
+  case, is compared without boxed arithmetic: every send and receive checks several values."
+  [x ^long lo ^long hi]
+  (if (instance? Long x)
+    (let [v (.longValue ^Long x)] (and (<= lo v) (<= v hi)))
+    (and (integer? x) (<= lo x) (<= x hi))))
+
 (defn ->int
   "The platform integer for constant `x` of `kind` (a keyword like :af/inet, or an integer,
   returned as is when it fits an int). Throws :invalid for an unknown keyword or a value of
@@ -96,18 +104,13 @@
        (if (contains? m x)
          (or (m x) (throw (unsupported op (str (kind-names kind) " " x " is not supported on this platform"))))
          (throw (invalid op (str "unknown " (kind-names kind) " " x)))))
-     (and (integer? x) (<= Integer/MIN_VALUE x Integer/MAX_VALUE)) (int x)
+     (int-in? x Integer/MIN_VALUE Integer/MAX_VALUE) (int x)
      :else (throw (invalid op (str (kind-names kind) " must be a keyword or an int, not " (pr-str x)))))))
 
 (defn ->kw
   "The keyword for platform integer `n` of `kind`, or nil when it has none."
   [kind n]
-  (let [m (get reverse-tables kind)]
-    (cond
-      (instance? Integer n) (get m n) ; the common cases without boxed math: ints and longs
-      (instance? Long n) (let [l (.longValue ^Long n)]
-                           (when (and (<= Integer/MIN_VALUE l) (<= l Integer/MAX_VALUE)) (get m (Integer/valueOf (int l)))))
-      (and (integer? n) (<= Integer/MIN_VALUE n Integer/MAX_VALUE)) (get m (Integer/valueOf (int n))))))
+  (when (int-in? n Integer/MIN_VALUE Integer/MAX_VALUE) (get (get reverse-tables kind) (int n))))
 
 (defn flags->int
   "An int from flags of `kind`: nil (0), an integer, or a collection of keywords/ints OR-ed."

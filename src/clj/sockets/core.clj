@@ -62,9 +62,7 @@
   "A parameter's value as the Java core's timeout (negative: none)."
   ^long [op v]
   (cond (nil? v) -1
-        ;; the hot path (every send and receive): a Long in range, checked without boxed math
-        (and (instance? Long v) (<= 0 (.longValue ^Long v)) (<= (.longValue ^Long v) Integer/MAX_VALUE)) (.longValue ^Long v)
-        (and (integer? v) (<= 0 v Integer/MAX_VALUE)) (long v)
+        (c/int-in? v 0 Integer/MAX_VALUE) (long v)
         :else (throw (c/invalid op (str "timeout must be nil or a non-negative integer of milliseconds, not " (pr-str v))))))
 
 ;; ------------------------------------------------------------------ constants
@@ -210,7 +208,7 @@
   [so backlog]
   (let [s (sock :socket-listen so)]
     (check-stream :socket-listen s)
-    (when-not (and (integer? backlog) (<= 0 backlog Integer/MAX_VALUE))
+    (when-not (c/int-in? backlog 0 Integer/MAX_VALUE)
       (throw (c/invalid :socket-listen (str "backlog must be a non-negative integer, not " (pr-str backlog)))))
     (.listen s (int backlog))
     nil))
@@ -263,11 +261,10 @@
   of at most 50 ms bounded by SO_RCVTIMEO/SO_SNDTIMEO (one syscall), as a blocking java.nio
   channel does: the faster choice for request/response traffic on platform threads. (One
   answer differs, the kernel's: a datagram socket shut down for reading receives 0 bytes at
-  once when blocking, where a non-blocking one waits until the timeout.) Sockets
-  accepted from a blocking listener are blocking; the library owns SO_RCVTIMEO/SO_SNDTIMEO
-  while blocking; `sockets.async` channels put the socket back in non-blocking mode for good
-  (then this returns false). Linux
-  only: elsewhere it stays non-blocking and this returns false."
+  once when blocking, where a non-blocking one waits until the timeout.) Sockets accepted
+  from a blocking listener are blocking; the library owns SO_RCVTIMEO/SO_SNDTIMEO while
+  blocking; `sockets.async` channels put the socket back in non-blocking mode for good (then
+  this returns false). Linux only: elsewhere it stays non-blocking and this returns false."
   [so on?]
   (.setBlocking (sock :set-socket-blocking! so) (boolean on?)))
 
@@ -285,7 +282,7 @@
 ;; ------------------------------------------------------------------ buffers
 
 (defn- index [op what v]
-  (if (and (integer? v) (<= 0 v Integer/MAX_VALUE))
+  (if (c/int-in? v 0 Integer/MAX_VALUE)
     (int v)
     (throw (c/invalid op (str what " must be a non-negative integer, not " (pr-str v))))))
 
@@ -294,21 +291,10 @@
   [buf start end]
   (and (instance? ByteBuffer buf) (nil? start) (nil? end)))
 
-(declare region*)
-
 (defn- region
   "A ByteBuffer over [start, end) of `buf` (byte array, ByteBuffer, or for sending a string as
   UTF-8), checked before anything native runs. A ByteBuffer with no start/end is used from its
   position to its limit; otherwise indices are absolute and its position is left alone."
-  ^ByteBuffer [op buf start end sending?]
-  (if (and (bytes? buf) (instance? Long start) (instance? Long end)
-           (<= 0 (.longValue ^Long start)) (<= (.longValue ^Long start) (.longValue ^Long end))
-           (<= (.longValue ^Long end) (alength ^bytes buf)))
-    ;; the hot path: a byte array with in-range Long indices (anything else is checked below)
-    (.slice (ByteBuffer/wrap ^bytes buf (.intValue ^Long start) (- (.intValue ^Long end) (.intValue ^Long start))))
-    (region* op buf start end sending?)))
-
-(defn- region*
   ^ByteBuffer [op buf start end sending?]
   (let [^ByteBuffer bb (cond
                          (bytes? buf) (ByteBuffer/wrap ^bytes buf)
@@ -334,11 +320,7 @@
   (when (implicit? buf start end)
     (.position ^ByteBuffer buf (+ (.position ^ByteBuffer buf) (int n)))))
 
-(defn- msg-flags
-  ^long [op flags]
-  (if (and (instance? Long flags) (<= 0 (.longValue ^Long flags)) (<= (.longValue ^Long flags) Integer/MAX_VALUE))
-    (.longValue ^Long flags) ; the hot path: an int given as is (no flags is 0)
-    (c/flags->int :msg flags op)))
+(defn- msg-flags ^long [op flags] (c/flags->int :msg flags op))
 
 ;; ------------------------------------------------------------------ receiving
 

@@ -45,7 +45,7 @@
 (defn- timeout-ms ^long [op opts k default-var]
   (let [v (if (contains? opts k) (get opts k) (param default-var))]
     (cond (nil? v) -1
-          (and (integer? v) (<= 0 v Integer/MAX_VALUE)) (long v)
+          (c/int-in? v 0 Integer/MAX_VALUE) (long v)
           :else (throw (c/invalid op (str "timeout must be nil or a non-negative integer of milliseconds, not " (pr-str v)))))))
 
 ;; ------------------------------------------------------------------ pairs and fds
@@ -68,7 +68,7 @@
   platform has it), made non-blocking and close-on-exec. Closing the socket closes the fd.
   Throws :invalid when `fd` is not a socket (the fd is then left open and still yours)."
   ^Socket [fd]
-  (when-not (and (integer? fd) (<= 0 fd Integer/MAX_VALUE))
+  (when-not (c/int-in? fd 0 Integer/MAX_VALUE)
     (throw (c/invalid :fd->socket (str "expected a file descriptor number, not " (pr-str fd)))))
   (Messages/adopt (int fd)))
 
@@ -360,7 +360,7 @@
      (when (or (not (sequential? ais)) (empty? ais))
        (throw (c/invalid op "no addresses to connect to")))
      (let [delay-ms (get opts :attempt-delay 250)
-           _ (when-not (and (integer? delay-ms) (<= 10 delay-ms 60000))
+           _ (when-not (c/int-in? delay-ms 10 60000)
                (throw (c/invalid op (str ":attempt-delay must be 10-60000 ms, not " (pr-str delay-ms)))))
            t (timeout-ms op opts :timeout '*socket-connect-timeout*)
            ais (interleave-families (mapv addr/->addrinfo ais))
@@ -519,7 +519,7 @@
   ([s n size] (socket-receive-many s n size {}))
   ([s n size opts]
    (let [op :socket-receive-many]
-     (when-not (and (integer? n) (<= 1 n max-datagrams))
+     (when-not (c/int-in? n 1 max-datagrams)
        (throw (c/invalid op (str "n must be an integer in 1-" max-datagrams ", not " (pr-str n)))))
      (when-not (and (integer? size) (<= 0 size (* 64 1024 1024)))
        (throw (c/invalid op (str "size must be an integer in 0-67108864, not " (pr-str size)))))

@@ -54,7 +54,7 @@
   [k v nil-ok]
   (cond
     (and (nil? v) nil-ok) 0
-    (and (integer? v) (<= 1 v Integer/MAX_VALUE)) (int v)
+    (c/int-in? v 1 Integer/MAX_VALUE) (int v)
     :else (throw (c/invalid :socket-io-ports
                             (str k " must be a positive int" (when nil-ok " or nil") ", not " (pr-str v))))))
 
@@ -63,7 +63,7 @@
   [k v]
   (cond
     (nil? v) -1
-    (and (integer? v) (<= 0 v Long/MAX_VALUE)) (long v)
+    (c/int-in? v 0 Long/MAX_VALUE) (long v)
     :else (throw (c/invalid :socket-io-ports (str k " must be a non-negative number of ms or nil, not " (pr-str v))))))
 
 (defn ->config

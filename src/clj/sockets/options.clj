@@ -69,7 +69,7 @@
       (throw (c/invalid op (str "unknown socket option " nm " (expected an :so/ :tcp/ :ip/ or :ipv6/ keyword)"))))
     (c/->int :so nm op)))
 
-(defn- fd-int? [x] (and (integer? x) (<= 0 x Integer/MAX_VALUE)))
+(defn- fd-int? [x] (c/int-in? x 0 Integer/MAX_VALUE))
 
 (defn- check-socket [op s]
   (when-not (or (instance? Socket s) (fd-int? s))
@@ -238,7 +238,7 @@
         l (level->int op level)
         n (name->int op level name)
         k (get @by-number [l n])]
-    (when (and (some? len) (not (and (integer? len) (<= 0 len Scratch/OPT_SIZE))))
+    (when (and (some? len) (not (c/int-in? len 0 Scratch/OPT_SIZE)))
       (throw (c/invalid op (str "len must be an integer in 0-" Scratch/OPT_SIZE ", not " (pr-str len)))))
     (with-fd* op s #(native-get op (or k (str name " at level " level)) % l n len))))
 

@@ -96,12 +96,12 @@
 (defn- check [op pred v what]
   (if (pred v) v (throw (c/invalid op (str what ", not " (pr-str v))))))
 
-(defn- int32? [x] (and (integer? x) (<= Integer/MIN_VALUE x Integer/MAX_VALUE)))
-(defn- uint32? [x] (and (integer? x) (<= 0 x 0xffffffff)))
+(defn- int32? [x] (c/int-in? x Integer/MIN_VALUE Integer/MAX_VALUE))
+(defn- uint32? [x] (c/int-in? x 0 0xffffffff))
 
 ;; ---- SCM_RIGHTS: int fds[]
 (defmethod encode-data [:sol/socket :scm/rights] [{:keys [fds]}]
-  (when-not (and (sequential? fds) (every? #(and (integer? %) (<= 0 % Integer/MAX_VALUE)) fds))
+  (when-not (and (sequential? fds) (every? #(c/int-in? % 0 Integer/MAX_VALUE) fds))
     (throw (c/invalid :socket-send-message (str ":scm/rights :fds must be a vector of fd numbers, not " (pr-str fds)))))
   (let [b (buf (* 4 (count fds)))]
     (doseq [f fds] (.putInt b (int f)))
@@ -151,14 +151,14 @@
 
 ;; ---- IP_TTL / IP_TOS: an int (the kernel delivers IP_TOS as one byte, takes either)
 (defmethod encode-data [:ipproto/ip :ip/ttl] [{:keys [ttl]}]
-  (check :socket-send-message #(and (integer? %) (<= 0 % 255)) ttl ":ttl must be an integer in 0-255")
+  (check :socket-send-message #(c/int-in? % 0 255) ttl ":ttl must be an integer in 0-255")
   (.array (.putInt (buf 4) (int ttl))))
 
 (defmethod decode-data [:ipproto/ip :ip/ttl] [_ ^bytes data]
   (case (alength data) 4 {:ttl (.getInt (wrap data))} 1 {:ttl (bit-and 0xff (aget data 0))} {:data data}))
 
 (defmethod encode-data [:ipproto/ip :ip/tos] [{:keys [tos]}]
-  (check :socket-send-message #(and (integer? %) (<= 0 % 255)) tos ":tos must be an integer in 0-255")
+  (check :socket-send-message #(c/int-in? % 0 255) tos ":tos must be an integer in 0-255")
   (.array (.putInt (buf 4) (int tos))))
 
 (defmethod decode-data [:ipproto/ip :ip/tos] [_ ^bytes data]
