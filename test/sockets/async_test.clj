@@ -9,8 +9,7 @@
             [sockets.async :as sa]
             [sockets.constants :as c]
             [sockets.test-util :as tu])
-  (:import (java.io File)
-           (java.nio ByteBuffer ByteOrder)
+  (:import (java.nio ByteBuffer ByteOrder)
            (java.security MessageDigest)
            (java.util Arrays Random)
            (java.util.concurrent ThreadFactory)
@@ -34,7 +33,7 @@
 
 (defn- scaled [full] (max 2 (quot (* full stress-pct) 100)))
 
-(defn- fd-count [] (alength (.list (File. "/proc/self/fd"))))
+(defn- fd-count [] (tu/fd-count))
 
 (defn- wait-until
   "Polls `pred` every 10 ms until true or `ms` pass; returns its last value."

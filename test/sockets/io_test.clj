@@ -6,7 +6,6 @@
             [sockets.io :as sio]
             [sockets.test-util :as u])
   (:import (java.io File IOException InputStream OutputStream)
-           (java.nio.file Files)
            (java.security MessageDigest)
            (java.util Arrays Random)
            (sockets SockAddr Socket SocketException SocketPorts SocketPorts$Config
@@ -16,22 +15,7 @@
 
 ;; ------------------------------------------------------------------ fixtures and helpers
 
-(defn- fds
-  "{fd target} of this process's open fds."
-  []
-  (into {} (for [^File f (.listFiles (File. "/proc/self/fd"))]
-             [(.getName f) (str (try (Files/readSymbolicLink (.toPath f)) (catch Exception _ "?")))])))
-
-(use-fixtures :once
-  (fn [run]
-    ;; The first address lookup of the process leaves one socket fd open (seen on this
-    ;; machine with SockAddr/parseInet alone, before any port exists): do it before counting.
-    (SockAddr/parseInet "127.0.0.1" 0)
-    (let [before (fds)]
-      (run)
-      (let [after (fds)]
-        (is (= (count before) (count after))
-            (str "no fd leaked by the namespace; new: " (pr-str (apply dissoc after (keys before)))))))))
+(use-fixtures :once u/fd-fixture)
 
 (def ^:private AF_INET (c/->int :af :af/inet))
 (def ^:private AF_UNIX (c/->int :af :af/unix))
