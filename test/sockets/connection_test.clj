@@ -195,19 +195,19 @@
           (let [[k ms] (binding [s/*socket-connect-timeout* 300]
                          (elapsed-ms #(s/socket-connect-ai (s/address-information "127.0.0.1" (s/sockaddr-port (s/socket-name full))))))]
             (is (= :timeout k))
-            (is (<= 300 ms 600) (str ms " ms")))
+            (is (<= 300 ms 2300) (str ms " ms (timeout 300; the slack is for a loaded machine)")))
           (finally (run! s/socket-close* @filler))))))
   (testing "accept times out"
     (with-open [l (u/listener)]
       (let [[k ms] (binding [s/*socket-accept-timeout* 200] (elapsed-ms #(s/socket-accept l)))]
         (is (= :timeout k))
-        (is (<= 200 ms 400) (str ms " ms")))))
+        (is (<= 200 ms 2200) (str ms " ms (timeout 200; the slack is for a loaded machine)")))))
   (testing "receive times out; the error says so and is an IOException"
     (with-open [u (s/socket :af/inet :sock/dgram)]
       (s/socket-bind u (s/inet-address "127.0.0.1" 0))
       (let [[k ms] (binding [s/*socket-receive-timeout* 200] (elapsed-ms #(s/socket-receive u 10)))]
         (is (= :timeout k))
-        (is (<= 200 ms 400) (str ms " ms")))
+        (is (<= 200 ms 2200) (str ms " ms (timeout 200; the slack is for a loaded machine)")))
       (let [e (try (binding [s/*socket-receive-timeout* 0] (s/socket-receive u 10)) (catch Exception e e))]
         (is (instance? java.io.IOException e))
         (is (re-find #"timed out" (.getMessage ^Exception e))))))
