@@ -825,6 +825,14 @@
    :impls {:nio (fn [pl ms] (async-rtt-run nio-blocking-echo pl ms))
            :lib (fn [pl ms] (async-rtt-run async-echo pl ms))}})
 
+(def async-pingpong-fixed-row
+  {:key "async-pingpong-fixed"
+   :scenario "ping-pong 1 B RTT as above, go blocks dispatched on a fixed pool of 8 (clojure.core.async.executor-factory) vs NIO blocking echo thread"
+   :unit "us" :lower? true
+   :placements (:placements async-pingpong-row)
+   :impls {:nio (fn [pl ms] (async-rtt-run nio-blocking-echo pl ms))
+           :lib (fn [pl ms] (with-fixed-dispatch #(async-rtt-run async-echo pl ms)))}})
+
 (def loop-pingpong-row
   {:key "loop-pingpong"
    :scenario "ping-pong 1 B RTT: echo on EventLoop handlers (no core.async) vs NIO blocking echo thread"
@@ -961,7 +969,7 @@
    (bulk-row false false) (bulk-row false true) (bulk-row true false) (bulk-row true true)
    (ports-row {:receive-buffer-size 4096 :send-size 16384} "egg defaults: 4 KiB input buffer, 16 KiB send size")
    (ports-row {:receive-buffer-size chunk-size :send-size chunk-size} "64 KiB buffer and send size")
-   (udp-row false false) (udp-row false true) (udp-row true true) udp-batched-row accept-row async-pingpong-row
+   (udp-row false false) (udp-row false true) (udp-row true true) udp-batched-row accept-row async-pingpong-row async-pingpong-fixed-row
    loop-pingpong-row async-echo-row async-echo-fixed-row async-echo-cpu-row])
 
 (defn- machine []
