@@ -43,12 +43,25 @@
   (str "leaked fds: " (- (count after) (count before)) " more open (" (count before) " -> " (count after) "): "
        (pr-str (leaked-fds before after))))
 
+(defn settled-fd-targets
+  "`fd-targets` once the count is back to at most `before`'s, or after `ms` ms of waiting:
+  a socket closed while another thread was inside a call is given back to the kernel when
+  that call leaves, and the JVM itself briefly opens files of its own."
+  [before ms]
+  (let [deadline (+ (System/currentTimeMillis) (long ms))]
+    (loop []
+      (let [now (fd-targets)]
+        (if (and (> (count now) (count before)) (< (System/currentTimeMillis) deadline))
+          (do (Thread/sleep 20) (recur))
+          now)))))
+
 (defmacro with-fd-check
-  "Runs body and asserts the fd count is the same afterwards, naming the leaked fds' targets."
+  "Runs body and asserts the fd count is the same afterwards (allowing it 2 s to settle),
+  naming the leaked fds' targets."
   [& body]
   `(let [before# (fd-targets)
          r# (do ~@body)
-         after# (fd-targets)]
+         after# (settled-fd-targets before# 2000)]
      (is (<= (count after#) (count before#)) (leak-message before# after#))
      r#))
 
@@ -58,19 +71,13 @@
   (delay (s/address-information "localhost" 80)))
 
 (defn fd-fixture
-  "A :once fixture failing the namespace when it leaks fds. The count may settle for up to 2 s
-  first: a socket closed while another thread was inside a call is given back to the kernel
-  when that call leaves, and the JVM itself briefly opens files (cgroup statistics) of its own."
+  "A :once fixture failing the namespace when it leaks fds (the count may settle for up to 2 s
+  first, see `settled-fd-targets`)."
   [f]
   @warm-up
   (let [before (fd-targets)]
     (f)
-    (let [deadline (+ (System/currentTimeMillis) 2000)]
-      (loop []
-        (when (and (> (count (fd-targets)) (count before)) (< (System/currentTimeMillis) deadline))
-          (Thread/sleep 20)
-          (recur))))
-    (let [after (fd-targets)]
+    (let [after (settled-fd-targets before 2000)]
       (is (<= (count after) (count before)) (leak-message before after)))))
 
 (defn temp-dir
