@@ -42,3 +42,18 @@
           "parameter" (is (:dynamic (meta (ns-resolve 'sockets.core (symbol (str "*" nm "*"))))) (str nm " has no dynamic var"))
           "record" nil ; records are maps or Java classes, listed in the README
           "procedure" (is (ns-resolve 'sockets.core (symbol (clojure-name nm))) (str nm " is not in sockets.core")))))))
+
+(deftest every-public-java-member-has-javadoc
+  ;; javadoc's own check (-Xdoclint:missing) over src/java: "no comment" is a public or
+  ;; protected member (or a serialized field) without a javadoc comment.
+  (if-let [tool (javax.tools.ToolProvider/getSystemDocumentationTool)]
+    (u/with-temp-dir [dir]
+      (let [out (java.io.ByteArrayOutputStream.)
+            args ["-quiet" "-Xdoclint:missing" "-Xmaxwarns" "100000" "-d" (.getPath ^java.io.File dir)
+                  "-cp" (System/getProperty "java.class.path") "-sourcepath" "src/java"
+                  "-subpackages" "sockets"]
+            rc (.run tool nil out out (into-array String args))
+            missing (filter #(str/includes? % "warning: no comment") (str/split-lines (str out)))]
+        (is (zero? rc) (str "javadoc failed:\n" out))
+        (is (empty? missing) (str "Java members without javadoc:\n" (str/join "\n" missing)))))
+    (println "SKIP every-public-java-member-has-javadoc: this JDK has no javadoc tool")))

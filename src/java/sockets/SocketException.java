@@ -39,10 +39,15 @@ public class SocketException extends IOException implements IExceptionInfo {
         public Keyword keyword() { return Keyword.intern(null, name().toLowerCase()); }
     }
 
+    /** The failed operation, e.g. "socket-connect" (:op in the data). */
     private final String op;
+    /** What a caller can do about it (:kind in the data). */
     private final Kind kind;
+    /** The platform errno, 0 when no system call failed. */
     private final int errno;
+    /** The address involved, as text, or null. */
     private final String address;
+    /** Further ex-data entries, or null. */
     private final IPersistentMap extra;
 
     /**

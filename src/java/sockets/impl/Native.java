@@ -44,12 +44,19 @@ public final class Native {
     /** Platform integer of a jnr-constants constant, or -1 where this platform lacks it. */
     public static int value(Constant c) { return c.defined() ? c.intValue() : -1; }
 
+    /** AF_UNSPEC (AddressFamily in jnr-constants), or -1 where this platform lacks it. */
     public static final int AF_UNSPEC = value(AddressFamily.AF_UNSPEC);
+    /** AF_INET (AddressFamily in jnr-constants), or -1 where this platform lacks it. */
     public static final int AF_INET = value(AddressFamily.AF_INET);
+    /** AF_INET6 (AddressFamily in jnr-constants), or -1 where this platform lacks it. */
     public static final int AF_INET6 = value(AddressFamily.AF_INET6);
+    /** AF_UNIX (AddressFamily in jnr-constants), or -1 where this platform lacks it. */
     public static final int AF_UNIX = value(AddressFamily.AF_UNIX);
+    /** SOCK_STREAM (Sock in jnr-constants), or -1 where this platform lacks it. */
     public static final int SOCK_STREAM = value(Sock.SOCK_STREAM);
+    /** SOCK_DGRAM (Sock in jnr-constants), or -1 where this platform lacks it. */
     public static final int SOCK_DGRAM = value(Sock.SOCK_DGRAM);
+    /** SOCK_SEQPACKET (Sock in jnr-constants), or -1 where this platform lacks it. */
     public static final int SOCK_SEQPACKET = value(Sock.SOCK_SEQPACKET);
     /** SOCK_NONBLOCK|SOCK_CLOEXEC where socket() and accept4() take them, else 0. */
     public static final int SOCK_ATOMIC_FLAGS =
@@ -62,18 +69,31 @@ public final class Native {
     public static final int MSG_DONTWAIT = value(SocketMessage.MSG_DONTWAIT);
     /** MSG_DONTWAIT, or 0 where the platform lacks it (there every fd is non-blocking). */
     public static final int NO_WAIT = Math.max(0, MSG_DONTWAIT);
+    /** SHUT_RD (Shutdown in jnr-constants), or -1 where this platform lacks it. */
     public static final int SHUT_RD = value(Shutdown.SHUT_RD);
+    /** SOL_SOCKET (SocketLevel in jnr-constants), or -1 where this platform lacks it. */
     public static final int SOL_SOCKET = value(SocketLevel.SOL_SOCKET);
+    /** SO_ERROR (SocketOption in jnr-constants), or -1 where this platform lacks it. */
     public static final int SO_ERROR = value(SocketOption.SO_ERROR);
+    /** SO_NOSIGPIPE (SocketOption in jnr-constants), or -1 where this platform lacks it. */
     public static final int SO_NOSIGPIPE = value(SocketOption.SO_NOSIGPIPE);
+    /** SO_TYPE (SocketOption in jnr-constants), or -1 where this platform lacks it. */
     public static final int SO_TYPE = value(SocketOption.SO_TYPE);
+    /** SO_RCVTIMEO (SocketOption in jnr-constants), or -1 where this platform lacks it. */
     public static final int SO_RCVTIMEO = value(SocketOption.SO_RCVTIMEO);
+    /** SO_SNDTIMEO (SocketOption in jnr-constants), or -1 where this platform lacks it. */
     public static final int SO_SNDTIMEO = value(SocketOption.SO_SNDTIMEO);
+    /** F_GETFL (Fcntl in jnr-constants), or -1 where this platform lacks it. */
     public static final int F_GETFL = value(Fcntl.F_GETFL);
+    /** F_SETFL (Fcntl in jnr-constants), or -1 where this platform lacks it. */
     public static final int F_SETFL = value(Fcntl.F_SETFL);
+    /** F_GETFD (Fcntl in jnr-constants), or -1 where this platform lacks it. */
     public static final int F_GETFD = value(Fcntl.F_GETFD);
+    /** F_SETFD (Fcntl in jnr-constants), or -1 where this platform lacks it. */
     public static final int F_SETFD = value(Fcntl.F_SETFD);
+    /** FD_CLOEXEC, the close-on-exec bit of F_GETFD/F_SETFD. */
     public static final int FD_CLOEXEC = 1; // <fcntl.h>: 1 on every POSIX platform; jnr-constants has no FD_ flags
+    /** O_NONBLOCK (OpenFlags in jnr-constants), or -1 where this platform lacks it. */
     public static final int O_NONBLOCK = value(OpenFlags.O_NONBLOCK);
 
     // poll(2) event bits: jnr-constants has no table for them. These values are the same
@@ -85,15 +105,25 @@ public final class Native {
     /** POLLHUP. */ public static final short POLLHUP = 0x0010;
     /** POLLNVAL. */ public static final short POLLNVAL = 0x0020;
 
+    /** EAGAIN (Errno in jnr-constants), or -1 where this platform lacks it. */
     public static final int EAGAIN = value(Errno.EAGAIN);
+    /** EWOULDBLOCK (Errno in jnr-constants), or -1 where this platform lacks it. */
     public static final int EWOULDBLOCK = value(Errno.EWOULDBLOCK);
+    /** EINTR (Errno in jnr-constants), or -1 where this platform lacks it. */
     public static final int EINTR = value(Errno.EINTR);
+    /** EINPROGRESS (Errno in jnr-constants), or -1 where this platform lacks it. */
     public static final int EINPROGRESS = value(Errno.EINPROGRESS);
+    /** ENOTCONN (Errno in jnr-constants), or -1 where this platform lacks it. */
     public static final int ENOTCONN = value(Errno.ENOTCONN);
+    /** EBADF (Errno in jnr-constants), or -1 where this platform lacks it. */
     public static final int EBADF = value(Errno.EBADF);
+    /** EINVAL (Errno in jnr-constants), or -1 where this platform lacks it. */
     public static final int EINVAL = value(Errno.EINVAL);
+    /** ECONNABORTED (Errno in jnr-constants), or -1 where this platform lacks it. */
     public static final int ECONNABORTED = value(Errno.ECONNABORTED);
+    /** EPROTO (Errno in jnr-constants), or -1 where this platform lacks it. */
     public static final int EPROTO = value(Errno.EPROTO);
+    /** ETIMEDOUT (Errno in jnr-constants), or -1 where this platform lacks it. */
     public static final int ETIMEDOUT = value(Errno.ETIMEDOUT);
 
     /** errno of the last call on this thread that saved it. */
