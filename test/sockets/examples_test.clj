@@ -14,12 +14,7 @@
   (sockets.core/address-information "localhost" 80)
   (let [before (u/fd-targets)]
     (f)
-    (let [deadline (+ (System/currentTimeMillis) 2000)]
-      (loop []
-        (when (and (> (count (u/fd-targets)) (count before)) (< (System/currentTimeMillis) deadline))
-          (Thread/sleep 20)
-          (recur))))
-    (let [after (u/fd-targets)]
+    (let [after (u/settled-fd-targets before 2000)]
       (is (<= (count after) (count before)) (str "leaked fds: " (apply dissoc after (keys before)))))))
 
 (use-fixtures :once settled-fd-fixture)

@@ -138,7 +138,7 @@
             (is (contains? (:flags r) :msg/ctrunc))
             (is (empty? (filter #(= :scm/rights (:type %)) (:control r))))
             (is (= 2 (count (:closed-fds r))) "CMSG_SPACE(4) holds two 4-byte fds")
-            (is (= before (tu/fd-count)))))
+            (is (<= (tu/settled-fd-count before) before))))
         (testing ":adopt-fds? false leaves socket fds as integers"
           (x/socket-send-message a "z" {:control [{:level :sol/socket :type :scm/rights :fds [a]}]})
           (let [r (x/socket-receive-message b 1 {:adopt-fds? false :timeout 2000})
@@ -154,7 +154,7 @@
             (is (= "y" (utf8 (:data r))))
             (is (:ctrunc? r))
             (is (= [] (:control r)))
-            (is (= before (tu/fd-count))))))
+            (is (<= (tu/settled-fd-count before) before)))))
       (finally (s/socket-close a) (s/socket-close b)))))
 
 ;; ------------------------------------------------------------------ credentials

@@ -44,16 +44,23 @@
        (pr-str (leaked-fds before after))))
 
 (defn settled-fd-targets
-  "`fd-targets` once the count is back to at most `before`'s, or after `ms` ms of waiting:
-  a socket closed while another thread was inside a call is given back to the kernel when
-  that call leaves, and the JVM itself briefly opens files of its own."
+  "`fd-targets` once their count is back to at most `before` (a count, or a snapshot from
+  `fd-targets`), or after `ms` ms of waiting: a socket closed while another thread was inside
+  a call is given back to the kernel when that call leaves, and the JVM itself briefly opens
+  files of its own."
   [before ms]
-  (let [deadline (+ (System/currentTimeMillis) (long ms))]
+  (let [limit (if (number? before) (long before) (count before))
+        deadline (+ (System/currentTimeMillis) (long ms))]
     (loop []
       (let [now (fd-targets)]
-        (if (and (> (count now) (count before)) (< (System/currentTimeMillis) deadline))
+        (if (and (> (count now) limit) (< (System/currentTimeMillis) deadline))
           (do (Thread/sleep 20) (recur))
           now)))))
+
+(defn settled-fd-count
+  "`fd-count` once it is back to at most `before` (a count from `fd-count`), or after 2 s."
+  [before]
+  (count (settled-fd-targets before 2000)))
 
 (defmacro with-fd-check
   "Runs body and asserts the fd count is the same afterwards (allowing it 2 s to settle),
