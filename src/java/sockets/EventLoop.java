@@ -686,7 +686,7 @@ public final class EventLoop {
     }
 
     private static long deadlineFrom(long now, Flow f) {
-        return f.opts.timeoutMs < 0 ? Long.MAX_VALUE : now + f.opts.timeoutMs * 1_000_000L;
+        return Socket.deadline(f.opts.timeoutMs, now);
     }
 
     private int wantedInterest(Reg r) {

@@ -132,7 +132,12 @@ public final class Socket implements Closeable {
 
     /** A deadline in System.nanoTime terms for a timeout in ms (negative: none). */
     public static long deadline(long timeoutMs) {
-        return timeoutMs < 0 ? Long.MAX_VALUE : System.nanoTime() + timeoutMs * 1_000_000L;
+        return timeoutMs < 0 ? Long.MAX_VALUE : deadline(timeoutMs, System.nanoTime());
+    }
+
+    /** {@link #deadline(long)} counted from {@code now}, a System.nanoTime the caller already read. */
+    static long deadline(long timeoutMs, long now) {
+        return timeoutMs < 0 ? Long.MAX_VALUE : now + timeoutMs * 1_000_000L;
     }
 
     /**
@@ -631,7 +636,7 @@ public final class Socket implements Closeable {
                 int fl = flags;
                 if (blocking && (flags & Native.NO_WAIT) == 0) { // a caller's MSG_DONTWAIT: wait in poll as usual
                     t0 = System.nanoTime();
-                    if (!dl) { deadline = t0 + timeoutMs * 1_000_000L; dl = true; }
+                    if (!dl) { deadline = deadline(timeoutMs, t0); dl = true; }
                     slice = armSlice(fdn, true, deadline, t0, op);
                     if (slice == 0) fl |= Native.MSG_DONTWAIT;
                 }
@@ -722,7 +727,7 @@ public final class Socket implements Closeable {
                 int fl = flags | Native.MSG_NOSIGNAL;
                 if (blocking && (flags & Native.NO_WAIT) == 0) { // a caller's MSG_DONTWAIT: wait in poll as usual
                     t0 = System.nanoTime();
-                    if (!dl) { deadline = t0 + timeoutMs * 1_000_000L; dl = true; }
+                    if (!dl) { deadline = deadline(timeoutMs, t0); dl = true; }
                     slice = armSlice(fdn, false, deadline, t0, op);
                     if (slice == 0) fl |= Native.MSG_DONTWAIT;
                 }
