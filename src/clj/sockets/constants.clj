@@ -92,6 +92,11 @@
     (let [v (.longValue ^Long x)] (and (<= lo v) (<= v hi)))
     (and (integer? x) (<= lo x) (<= x hi))))
 
+(def max-receive-length
+  "The most bytes a receive that allocates its own array (`socket-receive`'s len,
+  `socket-receive-many`'s size) accepts: 64 MiB."
+  (* 64 1024 1024))
+
 (defn ->int
   "The platform integer for constant `x` of `kind` (a keyword like :af/inet, or an integer,
   returned as is when it fits an int). Throws :invalid for an unknown keyword or a value of

@@ -343,8 +343,8 @@
      n)))
 
 (defn- check-len [op len]
-  (when-not (and (integer? len) (<= 0 len (* 64 1024 1024)))
-    (throw (c/invalid op (str "len must be an integer in 0-67108864, not " (pr-str len))))))
+  (when-not (c/int-in? len 0 c/max-receive-length)
+    (throw (c/invalid op (str "len must be an integer in 0-" c/max-receive-length ", not " (pr-str len))))))
 
 (defn socket-receive
   "Receives up to `len` bytes and returns them as a byte array sized to fit (empty when a stream
@@ -430,7 +430,7 @@
          s (sock op so)
          bb (region op buf start end true)
          size *socket-send-size*
-         _ (when-not (or (nil? size) (and (integer? size) (< 0 size Integer/MAX_VALUE)))
+         _ (when-not (or (nil? size) (c/int-in? size 1 (dec Integer/MAX_VALUE)))
              (throw (c/invalid op (str "*socket-send-size* must be nil or a positive integer, not " (pr-str size)))))
          n (.remaining bb)]
      (.sendAll s bb (int (msg-flags op flags)) (int (or size 0)) (timeout-ms op *socket-send-timeout*))

@@ -191,7 +191,7 @@
              (throw (c/invalid op "cannot receive into a string")))
          flags (c/flags->int :msg (:flags opts) op)
          csize (get opts :control-size default-control-size)
-         _ (when-not (and (integer? csize) (<= 0 csize (bit-shift-left 1 20)))
+         _ (when-not (c/int-in? csize 0 (bit-shift-left 1 20))
              (throw (c/invalid op (str ":control-size must be an integer in 0-1048576, not " (pr-str csize)))))
          t (timeout-ms op opts :timeout '*socket-receive-timeout*)
          ^Messages$Message m (Messages/receive so bufs (int csize) (int flags) t)
@@ -521,8 +521,8 @@
    (let [op :socket-receive-many]
      (when-not (c/int-in? n 1 max-datagrams)
        (throw (c/invalid op (str "n must be an integer in 1-" max-datagrams ", not " (pr-str n)))))
-     (when-not (and (integer? size) (<= 0 size (* 64 1024 1024)))
-       (throw (c/invalid op (str "size must be an integer in 0-67108864, not " (pr-str size)))))
+     (when-not (c/int-in? size 0 c/max-receive-length)
+       (throw (c/invalid op (str "size must be an integer in 0-" c/max-receive-length ", not " (pr-str size)))))
      (let [arrs (vec (repeatedly n #(byte-array size)))
            rs (socket-receive-many! s arrs opts)]
        (into [] (map-indexed (fn [i r]

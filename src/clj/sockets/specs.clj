@@ -112,17 +112,17 @@
 (s/def :sockets.specs.received/data bytes?)
 
 (s/fdef sockets.ext/socket-receive-many!
-  :args (s/cat :so ::socket :bufs (s/coll-of ::datagram-buffer :kind sequential? :min-count 1 :max-count 1024)
+  :args (s/cat :so ::socket :bufs (s/coll-of ::datagram-buffer :kind sequential? :min-count 1 :max-count sockets.Datagrams/MAX)
                :opts (s/? ::receive-many-opts))
   :ret (s/coll-of (s/keys :req-un [:sockets.specs.received/count :sockets.specs.received/truncated?]
                           :opt-un [:sockets.specs.received/address])
-                  :kind vector? :min-count 1 :max-count 1024))
+                  :kind vector? :min-count 1 :max-count sockets.Datagrams/MAX))
 (s/fdef sockets.ext/socket-receive-many
-  :args (s/cat :so ::socket :n (s/int-in 1 1025) :size (s/int-in 0 (inc (* 64 1024 1024))) :opts (s/? ::receive-many-opts))
+  :args (s/cat :so ::socket :n (s/int-in 1 (inc sockets.Datagrams/MAX)) :size (s/int-in 0 (inc c/max-receive-length)) :opts (s/? ::receive-many-opts))
   :ret (s/coll-of (s/keys :req-un [:sockets.specs.received/data :sockets.specs.received/truncated?]
                           :opt-un [:sockets.specs.received/address])
-                  :kind vector? :min-count 1 :max-count 1024))
+                  :kind vector? :min-count 1 :max-count sockets.Datagrams/MAX))
 (s/fdef sockets.ext/socket-send-many
-  :args (s/cat :so ::socket :datagrams (s/coll-of ::datagram :kind sequential? :max-count 1024)
+  :args (s/cat :so ::socket :datagrams (s/coll-of ::datagram :kind sequential? :max-count sockets.Datagrams/MAX)
                :opts (s/? ::send-many-opts))
-  :ret (s/int-in 0 1025))
+  :ret (s/int-in 0 (inc sockets.Datagrams/MAX)))

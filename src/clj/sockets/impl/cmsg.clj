@@ -134,7 +134,7 @@
 (defn- encode-time [op m frac limit]
   (let [s (:seconds m) f (frac m)]
     (check op integer? s ":seconds must be an integer")
-    (check op #(and (integer? %) (<= 0 % (dec limit))) f (str frac " must be an integer in 0-" (dec limit)))
+    (check op #(c/int-in? % 0 (dec limit)) f (str frac " must be an integer in 0-" (dec limit)))
     (let [b (buf (* 2 (Messages/longSize)))]
       (put-long b s) (put-long b f)
       (.array b))))
