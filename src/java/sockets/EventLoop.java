@@ -233,7 +233,12 @@ public final class EventLoop {
 
         /** Reading flows: resumes reading after {@code onItem} returned false. Any thread. */
         public void resume() {
-            loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.resumeFlow(Flow.this)); } });
+            onLoop(() -> loop.resumeFlow(Flow.this));
+        }
+
+        /** Runs {@code body} on the loop thread, a throw failing this flow (see {@link EventLoop#guard}). */
+        private void onLoop(Runnable body) {
+            loop.submit(new Task() { void run() { loop.guard(Flow.this, body); } });
         }
 
         /** Ends the flow quietly (no further callbacks). Any thread; idempotent. */
@@ -252,7 +257,7 @@ public final class EventLoop {
             if (kind != Kind.SEND) throw new IllegalStateException("not a writing flow");
             if (!writing.compareAndSet(false, true)) throw new IllegalStateException("a write is already pending");
             final ByteBuffer b = buf.duplicate();
-            loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.startWrite(Flow.this, b)); } });
+            onLoop(() -> loop.startWrite(Flow.this, b));
         }
 
         /**
@@ -277,14 +282,14 @@ public final class EventLoop {
             if (!attached || !loop.sleeping) {
                 // not registered yet (or refused): the loop decides, in order; or the loop is awake,
                 // serving other sockets: it sends this in its next pass with the rest (no wake-up)
-                loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.startWrite(Flow.this, b)); } });
+                onLoop(() -> loop.startWrite(Flow.this, b));
                 return false;
             }
             int fdn;
             try {
                 fdn = fd.acquire(op);
             } catch (SocketException e) {
-                loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.failDirect(Flow.this, e)); } });
+                onLoop(() -> loop.failDirect(Flow.this, e));
                 return false;
             }
             SocketException err = null;
@@ -300,15 +305,11 @@ public final class EventLoop {
             if (done) {
                 loop.directWrites.increment();
                 writing.set(false);
-                if (finishRequested) loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.finishFlow(Flow.this)); } });
+                if (finishRequested) onLoop(() -> loop.finishFlow(Flow.this));
                 return true;
             }
             final SocketException failure = err;
-            loop.submit(new Task() {
-                void run() {
-                    loop.guard(Flow.this, () -> { if (failure != null) loop.failDirect(Flow.this, failure); else loop.startWrite(Flow.this, b); });
-                }
-            });
+            onLoop(() -> { if (failure != null) loop.failDirect(Flow.this, failure); else loop.startWrite(Flow.this, b); });
             return false;
         }
 
@@ -319,7 +320,7 @@ public final class EventLoop {
         public void finish() {
             if (kind != Kind.SEND) throw new IllegalStateException("not a writing flow");
             finishRequested = true;
-            loop.submit(new Task() { void run() { loop.guard(Flow.this, () -> loop.finishFlow(Flow.this)); } });
+            onLoop(() -> loop.finishFlow(Flow.this));
         }
 
         @Override public String toString() { return "#<flow " + kind + " " + fd + (ended ? " done" : "") + ">"; }
