@@ -1,10 +1,15 @@
 (defproject org.clojars.sockets/sockets "0.1.0-SNAPSHOT"
   :description "BSD sockets for Clojure and Java: the CHICKEN socket egg's API over jnr-ffi, with data-driven addresses and options."
   :license {:name "BSD-3-Clause"}
+  ;; A consumer gets exactly this jnr set without pins of its own: jnr-posix/jnr-ffi would
+  ;; bring jffi 1.4.7 (whose "native" jar Maven Central lacks; tools.deps picks the newest it
+  ;; meets), so jffi is excluded under jnr-posix and only the pinned 1.4.3 (+ native) remains.
+  ;; core.async's asm is excluded so Leiningen (nearest wins) and tools.deps (newest wins)
+  ;; both take jnr-ffi's.
   :dependencies [[org.clojure/clojure "1.12.6"]
-                 [org.clojure/core.async "1.9.865"]
+                 [org.clojure/core.async "1.9.865" :exclusions [org.ow2.asm/asm]]
                  [org.clojure/test.check "1.1.3"]
-                 [com.github.jnr/jnr-posix "3.2.8"]
+                 [com.github.jnr/jnr-posix "3.2.8" :exclusions [com.github.jnr/jffi]]
                  [com.github.jnr/jffi "1.4.3"]
                  [com.github.jnr/jffi "1.4.3" :classifier "native"]]
   :source-paths ["src/clj"]
