@@ -25,7 +25,10 @@
              :dev {:source-paths ["dev"]}
              :repl {:dependencies [[nrepl/nrepl "1.3.1"]]}
              ;; AOT output kept apart, so stale compiled namespaces never shadow src/ in target/classes
-             :uberjar {:aot [sockets.cli] :target-path "target/uberjar"}
+             ;; everything AOT-compiled (the CLI, the tour and what it loads: sockets.async, sockets.gen,
+             ;; ...) with direct linking, so neither --help nor the tour compiles Clojure at run time
+             :uberjar {:aot :all :target-path "target/uberjar"
+                       :jvm-opts ["-Dclojure.compiler.direct-linking=true"]}
              ;; `lein bench`: bench/ (sockets.bench, C programs in bench/c) is only on this profile's path
              :bench {:source-paths ["bench"]}}
   :test-selectors {:default (complement :slow)
