@@ -23,6 +23,8 @@
   ;; :base is emptied and nREPL lives in :repl, so `lein repl` works where Clojars is.
   :profiles {:base {}
              :dev {:source-paths ["dev"]}
+             ;; only for `lein dev` (a fixed port: never in a profile tests run with)
+             :socket-repl {:jvm-opts ["-Dclojure.server.repl={:port 5555 :accept clojure.core.server/repl}"]}
              :repl {:dependencies [[nrepl/nrepl "1.3.1"]]}
              ;; AOT output kept apart, so stale compiled namespaces never shadow src/ in target/classes
              ;; everything AOT-compiled (the CLI, the tour and what it loads: sockets.async, sockets.gen,
@@ -34,4 +36,9 @@
   :test-selectors {:default (complement :slow)
                    :slow :slow
                    :all (constantly true)}
-  :aliases {"bench" ["with-profile" "+bench" "run" "-m" "sockets.bench"]})
+  :aliases {"bench" ["with-profile" "+bench" "run" "-m" "sockets.bench"]
+            ;; `lein docs`: API reference HTML in target/doc/api (dev/api_docs.clj; no Clojars needed)
+            "docs" ["with-profile" "+dev" "run" "-m" "api-docs"]
+            ;; `lein dev`: a plain REPL (no nREPL, no Clojars) with dev/ on the path (call (dev)),
+            ;; and a socket REPL on 127.0.0.1:5555 for editors (inf-clojure, Chlorine, Conjure, ...)
+            "dev" ["with-profile" "+dev,+socket-repl" "trampoline" "run" "-m" "clojure.main"]})

@@ -1,5 +1,6 @@
 (ns examples.async-pipeline
-  "A core.async pipeline: a server that upper-cases lines, served by channels on the event loop."
+  "A core.async pipeline: a server that upper-cases lines, served by channels on the event loop.
+  Run: lein run -m examples.async-pipeline"
   (:require [clojure.core.async :as a]
             [sockets.async :as sa]
             [sockets.core :as s]))
@@ -29,4 +30,8 @@
           (a/close! accepted)
           (String. (.toByteArray out) "UTF-8"))))))
 
-(comment (run "hello, pipeline"))
+(defn -main
+  "Prints what (run \"hello, pipeline\") returns: `lein run -m examples.async-pipeline`."
+  [& _]
+  (prn (run "hello, pipeline"))
+  (shutdown-agents))

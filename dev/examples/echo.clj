@@ -1,6 +1,6 @@
 (ns examples.echo
   "A TCP echo server and client on loopback with the blocking API.
-  Run: lein run -m clojure.main dev/examples/echo.clj"
+  Run: lein run -m examples.echo"
   (:require [sockets.core :as s]))
 
 (defn serve
@@ -33,4 +33,8 @@
                      (String. ^bytes (s/socket-receive c 4096) "UTF-8")))))
         (finally (s/socket-close l) (deref server 5000 nil))))))
 
-(comment (run ["hello" "world"]))
+(defn -main
+  "Prints what (run [\"hello\" \"world\"]) returns: `lein run -m examples.echo`."
+  [& _]
+  (prn (run ["hello" "world"]))
+  (shutdown-agents))

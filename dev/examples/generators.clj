@@ -1,6 +1,7 @@
 (ns examples.generators
   "Property-testing network code with sockets.gen: every generated address survives its string
-  form, and an echo through the fault proxy delivers every byte for any chunking."
+  form, and an echo through the fault proxy delivers every byte for any chunking.
+  Run: lein run -m examples.generators"
   (:require [clojure.test.check :as tc]
             [clojure.test.check.properties :as prop]
             [sockets.core :as s]
@@ -37,4 +38,8 @@
   [(:pass? (tc/quick-check 200 addresses-round-trip))
    (:pass? (tc/quick-check 30 proxy-delivers))])
 
-(comment (run))
+(defn -main
+  "Prints what (run) returns: `lein run -m examples.generators`."
+  [& _]
+  (prn (run))
+  (shutdown-agents))

@@ -1,5 +1,6 @@
 (ns examples.options
-  "Socket options as keyword maps."
+  "Socket options as keyword maps.
+  Run: lein run -m examples.options"
   (:require [sockets.core :as s]))
 
 (defn run
@@ -10,4 +11,8 @@
     (assoc (s/socket-options so [:so/reuseaddr :tcp/nodelay :so/keepalive :so/linger])
            :so-type (s/so-type so))))
 
-(comment (run))
+(defn -main
+  "Prints what (run) returns: `lein run -m examples.options`."
+  [& _]
+  (prn (run))
+  (shutdown-agents))

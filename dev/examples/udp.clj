@@ -1,5 +1,6 @@
 (ns examples.udp
-  "UDP: a request/response exchange with socket-send-to and socket-receive-from, IPv4 and IPv6."
+  "UDP: a request/response exchange with socket-send-to and socket-receive-from, IPv4 and IPv6.
+  Run: lein run -m examples.udp"
   (:require [sockets.core :as s]))
 
 (defn run
@@ -15,4 +16,8 @@
       (let [[reply src] (s/socket-receive-from client 1500)]
         [(String. ^bytes req "UTF-8") (String. ^bytes reply "UTF-8") src]))))
 
-(comment (run "127.0.0.1") (run "::1"))
+(defn -main
+  "Prints what [(run \"127.0.0.1\") (run \"::1\")] returns: `lein run -m examples.udp`."
+  [& _]
+  (prn [(run "127.0.0.1") (run "::1")])
+  (shutdown-agents))

@@ -1,5 +1,6 @@
 (ns examples.unix
-  "Unix sockets: a stream exchange over a path in a temp dir, and a Linux abstract name."
+  "Unix sockets: a stream exchange over a path in a temp dir, and a Linux abstract name.
+  Run: lein run -m examples.unix"
   (:require [sockets.core :as s]))
 
 (defn- exchange [addr]
@@ -25,4 +26,8 @@
        (exchange (s/unix-address (str "@sockets-example-" (System/nanoTime))))]
       (finally (.delete (java.io.File. path)) (.delete (.toFile dir))))))
 
-(comment (run))
+(defn -main
+  "Prints what (run) returns: `lein run -m examples.unix`."
+  [& _]
+  (prn (run))
+  (shutdown-agents))
