@@ -3,7 +3,8 @@
   run, on loopback. Run with `lein bench` (full, a few minutes) or `lein bench --quick` (a smoke
   run: about 14 s of measuring, figures only prove it runs). Options:
     --quick          short rounds, small transfers (CI smoke)
-    --only a,b       only the scenarios whose key contains one of these words (see `scenarios`)
+    --only a,b       only the scenarios whose key contains one of these words (see `scenarios`;
+                     `--only unix` the unix-socket rows, `--only netty` the rows with a Netty column)
     --rounds N       measured rounds per row (default 5, quick 2)
     --out FILE       also write the table as Markdown to FILE (bench/RESULTS.md)
   Every row: a warm-up run of each implementation, then N rounds, each running C, NIO and
@@ -14,9 +15,16 @@
   CPU 1. Not part of `lein test`."
   (:require [clojure.core.async :as a]
             [clojure.java.io :as io]
-            [clojure.java.shell :as sh]
             [clojure.string :as str]
             [sockets.async :as sa]
+            [sockets.bench.harness :refer [*cfg* full-config quick-config cfg taskset? pin-thread! pin-process!
+                                           placements spawn value-of run-two median proc-lines
+                                           build-c! c-note run-c c-cpu loopback nio-pair lib-listener lib-pair
+                                           mode-label mode-key close-all nio-read-fully nio-write-fully
+                                           lib-read-fully lib-write-fully ping-client chunk-size bulk udp-run]]
+            [sockets.bench.netty :as netty]
+            [sockets.bench.stream :refer [nio-pingpong lib-pingpong nio-bulk lib-bulk]]
+            [sockets.bench.unix :as unix]
             [sockets.core :as sc]
             [sockets.ext :as sx]
             [sockets.io :as sio])
@@ -24,263 +32,12 @@
            (java.net InetSocketAddress ServerSocket StandardSocketOptions)
            (java.nio ByteBuffer)
            (java.nio.channels DatagramChannel SelectionKey Selector ServerSocketChannel SocketChannel)
-           (java.nio.file Files Paths)
-           (java.util.concurrent CountDownLatch)
            (java.util.concurrent.atomic AtomicBoolean)
-           (jnr.ffi Pointer)
-           (sockets.impl Native)
            (sockets EventLoop EventLoop$Flow EventLoop$Options EventLoop$ReadHandler EventLoop$WriteHandler Socket)))
 
 (set! *warn-on-reflection* true)
 
-;; ------------------------------------------------------------------ configuration
-
-(def full-config
-  {:rounds 5 :ms 1000 :warm-ms 1000 :bulk-bytes (* 1024 1024 1024) :bulk-ms 5000
-   :conns 1000 :idle 8000 :driver-warm-ms 200})
-
-(def quick-config
-  {:rounds 2 :ms 50 :warm-ms 50 :bulk-bytes (* 16 1024 1024) :bulk-ms 500
-   :conns 100 :idle 300 :driver-warm-ms 30})
-
-(def ^:dynamic *cfg* full-config)
-
-(defn- cfg [k] (get *cfg* k))
-
-;; ------------------------------------------------------------------ pinning
-
-(def ^:private taskset? (delay (zero? (:exit (sh/sh "sh" "-c" "command -v taskset")))))
-
-(defn- tid
-  "The calling thread's kernel thread id (from /proc/thread-self -> <pid>/task/<tid>)."
-  ^long []
-  (-> (Files/readSymbolicLink (Paths/get "/proc/thread-self" (make-array String 0)))
-      str (str/split #"/") last Long/parseLong))
-
-(defn- pin-thread!
-  "Pins the calling thread to `cpus` (a taskset cpu list such as \"0\"); nil: leaves it alone."
-  [cpus]
-  (when (and cpus @taskset?)
-    (let [r (sh/sh "taskset" "-pc" cpus (str (tid)))]
-      (when-not (zero? (:exit r)) (throw (ex-info "taskset failed" r))))))
-
-(defn- pin-process!
-  "Pins every thread of this JVM to `cpus` (taskset -a); new threads inherit it."
-  [cpus]
-  (when @taskset?
-    (sh/sh "taskset" "-a" "-pc" cpus (str (.pid (java.lang.ProcessHandle/current))))))
-
-(def placements
-  [{:name "one CPU" :server "0" :client "0"}
-   {:name "split" :server "0" :client "1"}])
-
-;; ------------------------------------------------------------------ threads
-
-(defn- spawn
-  "Runs f on a new daemon thread; returns a promise of its value (or the Throwable)."
-  [nm f]
-  (let [p (promise)
-        t (Thread. ^Runnable (fn [] (try (deliver p (f)) (catch Throwable e (deliver p e)))) ^String nm)]
-    (.setDaemon t true)
-    (.start t)
-    p))
-
-(defn- value-of [p ms]
-  (let [v (deref p ms ::timeout)]
-    (cond (= v ::timeout) (throw (ex-info "benchmark thread timed out" {:ms ms}))
-          (instance? Throwable v) (throw v)
-          :else v)))
-
-(defn- run-two
-  "Runs (fa) on a thread pinned to cpu-a and (fb) on one pinned to cpu-b, both starting after
-  both are pinned; returns [result-a result-b]."
-  [cpu-a fa cpu-b fb]
-  (let [latch (CountDownLatch. 2)
-        go (fn [nm cpu f] (spawn nm (fn [] (pin-thread! cpu) (.countDown latch) (.await latch) (f))))
-        pa (go "bench-server" cpu-a fa)
-        pb (go "bench-client" cpu-b fb)
-        limit (+ 60000 (* 4 (long (cfg :bulk-ms))))]
-    [(value-of pa limit) (value-of pb limit)]))
-
-(defn- median-of ^long [^longs xs ^long n]
-  (let [c (java.util.Arrays/copyOf xs (int n))]
-    (java.util.Arrays/sort c)
-    (aget c (int (quot n 2)))))
-
-(defn- median
-  "The median of numbers xs (mean of the middle two for an even count), nil when empty."
-  [xs]
-  (let [v (vec (sort xs)) n (count v)]
-    (cond (zero? n) nil
-          (odd? n) (v (quot n 2))
-          :else (/ (+ (double (v (dec (quot n 2)))) (double (v (quot n 2)))) 2.0))))
-
-(defn- proc-lines
-  "Lines of a /proc file of this process (read with NIO: FileInputStream.available fails on /proc here)."
-  [path]
-  (vec (Files/readAllLines (Paths/get ^String path (make-array String 0)))))
-
-;; ------------------------------------------------------------------ C programs
-
-(def ^:private ^java.io.File c-dir (io/file "target" "bench-c"))
-
-(defn- build-c!
-  "Compiles bench/c/*.c with gcc into target/bench-c; returns nil, or a note why C rows are skipped."
-  []
-  (if-not (zero? (:exit (sh/sh "sh" "-c" "command -v gcc")))
-    "gcc not found: C rows skipped"
-    (do (.mkdirs c-dir)
-        (some (fn [p]
-                (let [r (sh/sh "gcc" "-O2" "-Wall" "-Wextra" "-pthread" "-o" (str (io/file c-dir p))
-                               (str "bench/c/" p ".c"))]
-                  (when-not (zero? (:exit r)) (str "gcc failed on " p ".c: C rows skipped\n" (:err r)))))
-              ["pingpong" "bulk" "udp" "accept"]))))
-
-(def ^:private c-note (atom :unbuilt))
-
-(defn- run-c
-  "Runs a C program; returns its first printed number, or nil when C is unavailable."
-  [prog & args]
-  (when (nil? @c-note)
-    (let [r (apply sh/sh (str (io/file c-dir prog)) (map str args))]
-      (if (zero? (:exit r))
-        (Double/parseDouble (first (str/split (str/trim (:out r)) #"\s+")))
-        (throw (ex-info (str prog " failed") r))))))
-
-(defn- c-cpu [cpu] (or cpu "-1"))
-
-;; ------------------------------------------------------------------ connections
-
-(def ^:private ^InetSocketAddress loopback (InetSocketAddress. "127.0.0.1" 0))
-
-(defn- nio-pair
-  "A connected pair of blocking SocketChannels: [client server listener]."
-  [nodelay?]
-  (let [ss (ServerSocketChannel/open)
-        _ (.bind ss loopback 1024)
-        c (SocketChannel/open (.getLocalAddress ss))
-        s (.accept ss)]
-    (when nodelay?
-      (.setOption c StandardSocketOptions/TCP_NODELAY true)
-      (.setOption s StandardSocketOptions/TCP_NODELAY true))
-    [c s ss]))
-
-(defn- lib-listener
-  (^Socket [] (lib-listener "127.0.0.1"))
-  (^Socket [host]
-   (let [l (sc/socket :af/inet :sock/stream {:so/reuseaddr true})]
-     (sc/socket-bind l (sc/inet-address host 0))
-     (sc/socket-listen l 1024)
-     l)))
-
-(defn- lib-pair
-  "A connected pair of this library's sockets: [client server listener], both ends in blocking
-  mode when `blocking?` (`set-socket-blocking!`), else non-blocking (the egg's mode)."
-  ([nodelay?] (lib-pair nodelay? false))
-  ([nodelay? blocking?]
-   (let [l (lib-listener)
-         c (sc/socket :af/inet :sock/stream)
-         _ (sc/socket-connect c (sc/socket-name l))
-         s (sc/socket-accept l)]
-     (when nodelay? (sc/set-tcp-no-delay! c true) (sc/set-tcp-no-delay! s true))
-     (when blocking? (sc/set-socket-blocking! c true) (sc/set-socket-blocking! s true))
-     [c s l])))
-
-(defn- mode-label [blocking?]
-  (if blocking? ", sockets in blocking mode (set-socket-blocking!)" ""))
-
-(defn- mode-key [blocking?] (if blocking? "-blocking" ""))
-
-(defn- close-all [xs]
-  (doseq [x xs]
-    (cond (instance? Socket x) (.closeQuietly ^Socket x)
-          (instance? java.io.Closeable x) (try (.close ^java.io.Closeable x) (catch Exception _)))))
-
-(defn- nio-read-fully
-  "Reads until b is full; false at end of stream."
-  [^SocketChannel ch ^ByteBuffer b]
-  (loop []
-    (if (.hasRemaining b)
-      (if (neg? (.read ch b)) false (recur))
-      true)))
-
-(defn- nio-write-fully [^SocketChannel ch ^ByteBuffer b]
-  (while (.hasRemaining b) (.write ch b)))
-
-(defn- lib-read-fully [s ^bytes buf ^long n]
-  (loop [got 0]
-    (if (< got n)
-      (let [r (long (sc/socket-receive! s buf got n))]
-        (if (zero? r) false (recur (+ got r))))
-      true)))
-
-(defn- lib-write-fully [s ^bytes buf ^long n]
-  (loop [put 0]
-    (when (< put n) (recur (+ put (long (sc/socket-send s buf put n)))))))
-
 ;; ------------------------------------------------------------------ 1. ping-pong
-
-(defn- ping-client
-  "Round trips for ms milliseconds; returns the median RTT in microseconds."
-  [^long ms rt!]
-  (let [cap 2000000
-        samples (long-array cap)
-        end (+ (System/nanoTime) (* ms 1000000))]
-    (loop [i 0]
-      (let [t0 (System/nanoTime)]
-        (if (or (> t0 end) (= i cap))
-          (/ (median-of samples i) 1000.0)
-          (do (rt!)
-              (aset samples i (- (System/nanoTime) t0))
-              (recur (inc i))))))))
-
-(defn- nio-pingpong [size pl ms]
-  (let [[^SocketChannel c ^SocketChannel s :as all] (nio-pair true)]
-    (try
-      (second
-       (run-two (:server pl) (fn []
-                               (let [b (ByteBuffer/allocateDirect size)]
-                                 (loop [] (.clear b)
-                                   (when (nio-read-fully s b) (.flip b) (nio-write-fully s b) (recur)))))
-                (:client pl) (fn []
-                               (let [b (ByteBuffer/allocateDirect size)
-                                     r (ping-client ms (fn []
-                                                         (.clear b) (nio-write-fully c b)
-                                                         (.clear b) (nio-read-fully c b)))]
-                                 (.shutdownOutput c)
-                                 r))))
-      (finally (close-all all)))))
-
-(defn- lib-read-direct
-  "Receives until direct buffer b is full (socket-receive! from its position); false at EOF."
-  [s ^ByteBuffer b]
-  (.clear b)
-  (loop []
-    (if (.hasRemaining b)
-      (if (zero? (long (sc/socket-receive! s b))) false (recur))
-      true)))
-
-(defn- lib-write-direct [s ^ByteBuffer b]
-  (.clear b)
-  (while (.hasRemaining b) (sc/socket-send s b)))
-
-(defn- lib-pingpong [size direct? blocking? pl ms]
-  (let [[c s :as all] (lib-pair true blocking?)
-        n (long size)
-        [rd! wr! mk] (if direct?
-                       [(fn [s b] (lib-read-direct s b)) (fn [s b] (lib-write-direct s b)) #(ByteBuffer/allocateDirect n)]
-                       [(fn [s b] (lib-read-fully s b n)) (fn [s b] (lib-write-fully s b n)) #(byte-array n)])]
-    (try
-      (second
-       (run-two (:server pl) (fn []
-                               (let [b (mk)]
-                                 (loop [] (when (rd! s b) (wr! s b) (recur)))))
-                (:client pl) (fn []
-                               (let [b (mk)
-                                     r (ping-client ms (fn [] (wr! c b) (rd! c b)))]
-                                 (sc/socket-shutdown c :shut/wr)
-                                 r))))
-      (finally (close-all all)))))
 
 (defn- pingpong-row [size direct? blocking?]
   {:key (str "pingpong-" size (if direct? "-direct" "") (mode-key blocking?))
@@ -288,70 +45,10 @@
                   (if direct? "direct ByteBuffers" "byte arrays") (mode-label blocking?))
    :unit "us" :lower? true
    :impls {:c (fn [pl ms] (some-> (run-c "pingpong" size ms (c-cpu (:server pl)) (c-cpu (:client pl))) (/ 1000.0)))
-           :nio (fn [pl ms] (nio-pingpong size pl ms))
-           :lib (fn [pl ms] (lib-pingpong size direct? blocking? pl ms))}})
+           :nio (fn [pl ms] (nio-pingpong #(nio-pair true) size pl ms))
+           :lib (fn [pl ms] (lib-pingpong #(lib-pair true blocking?) size direct? pl ms))}})
 
 ;; ------------------------------------------------------------------ 2./3. bulk
-
-(def ^:private ^:const chunk-size 65536)
-
-(defn- bulk
-  "Runs sender (returns nothing; sends up to total bytes until the deadline, then shuts down)
-  and receiver (returns bytes received, at EOF); returns GB/s (10^9 bytes)."
-  [pl sender receiver]
-  (let [t0 (volatile! 0)
-        [[^long n ^long t1] _] (run-two (:server pl) (fn [] (let [n (receiver)] [n (System/nanoTime)]))
-                                        (:client pl) (fn [] (vreset! t0 (System/nanoTime)) (sender (+ (System/nanoTime) (* 1000000 (long (cfg :bulk-ms)))))))]
-    (/ (double n) (- t1 (long @t0)))))
-
-(defn- nio-bulk [direct? pl _]
-  (let [[^SocketChannel c ^SocketChannel s :as all] (nio-pair false)
-        total (long (cfg :bulk-bytes))
-        mk #(if direct? (ByteBuffer/allocateDirect chunk-size) (ByteBuffer/allocate chunk-size))]
-    (try
-      (bulk pl
-            (fn [^long deadline]
-              (let [^ByteBuffer b (mk)]
-                (loop [sent 0]
-                  (when (and (< sent total) (< (System/nanoTime) deadline))
-                    (.clear b) (nio-write-fully c b) (recur (+ sent chunk-size)))))
-              (.shutdownOutput c))
-            (fn []
-              (let [^ByteBuffer b (mk)]
-                (loop [got 0]
-                  (.clear b)
-                  (let [r (.read s b)] (if (neg? r) got (recur (+ got r))))))))
-      (finally (close-all all)))))
-
-(defn- lib-bulk [direct? blocking? pl _]
-  (let [[c s :as all] (lib-pair false blocking?)
-        total (long (cfg :bulk-bytes))]
-    (try
-      (bulk pl
-            (fn [^long deadline]
-              (if direct?
-                (let [b (ByteBuffer/allocateDirect chunk-size)]
-                  (loop [sent 0]
-                    (when (and (< sent total) (< (System/nanoTime) deadline))
-                      (.clear b)
-                      (while (.hasRemaining b) (sc/socket-send c b))
-                      (recur (+ sent chunk-size)))))
-                (let [b (byte-array chunk-size)]
-                  (loop [sent 0]
-                    (when (and (< sent total) (< (System/nanoTime) deadline))
-                      (lib-write-fully c b chunk-size)
-                      (recur (+ sent chunk-size))))))
-              (sc/socket-shutdown c :shut/wr))
-            (fn []
-              (if direct?
-                (let [b (ByteBuffer/allocateDirect chunk-size)]
-                  (loop [got 0]
-                    (.clear b)
-                    (let [r (long (sc/socket-receive! s b))] (if (zero? r) got (recur (+ got r))))))
-                (let [b (byte-array chunk-size)]
-                  (loop [got 0]
-                    (let [r (long (sc/socket-receive! s b 0 chunk-size))] (if (zero? r) got (recur (+ got r)))))))))
-      (finally (close-all all)))))
 
 (defn- c-bulk [pl _]
   (some-> (run-c "bulk" (cfg :bulk-bytes) (cfg :bulk-ms) (c-cpu (:server pl)) (c-cpu (:client pl))) (/ 1e9)))
@@ -361,8 +58,8 @@
    :scenario (str "TCP bulk 64 KiB writes, " (if direct? "direct ByteBuffers" "byte arrays") " (socket-send/receive!)" (mode-label blocking?))
    :unit "GB/s"
    :impls {:c c-bulk
-           :nio (fn [pl ms] (nio-bulk direct? pl ms))
-           :lib (fn [pl ms] (lib-bulk direct? blocking? pl ms))}})
+           :nio (fn [pl ms] (nio-bulk #(nio-pair false) direct? pl ms))
+           :lib (fn [pl ms] (lib-bulk #(lib-pair false blocking?) direct? pl ms))}})
 
 (defn- stream-bulk
   "Bulk through an OutputStream/InputStream pair, 64 KiB writes and reads."
@@ -403,24 +100,6 @@
            :lib (fn [pl ms] (lib-streams params pl ms))}})
 
 ;; ------------------------------------------------------------------ 4. UDP
-
-(defn- udp-run
-  "sender (fn [deadline]) blasts 64 B datagrams until the deadline; then end markers (1 B) are
-  sent every ms until the receiver saw one. Returns datagrams received per second."
-  [pl ms send64! send1! receive!]
-  (let [done (AtomicBoolean.)
-        t0 (volatile! 0)
-        [[^long n ^long t1] _]
-        (run-two (:server pl) (fn []
-                                (let [n (loop [n 0] (if (= 1 (long (receive!))) n (recur (inc n))))]
-                                  (.set done true)
-                                  [n (System/nanoTime)]))
-                 (:client pl) (fn []
-                                (vreset! t0 (System/nanoTime))
-                                (let [end (+ (long @t0) (* 1000000 (long ms)))]
-                                  (while (< (System/nanoTime) end) (send64!)))
-                                (while (not (.get done)) (send1!) (Thread/sleep 1))))]
-    (/ (* 1e9 n) (- t1 (long @t0)))))
 
 (defn- nio-udp [pl ms]
   (let [r (doto (DatagramChannel/open) (.bind loopback))
@@ -602,6 +281,15 @@
   (reset! dispatch-target fixed-dispatch)
   (try (f) (finally (reset! dispatch-target cached-dispatch))))
 
+(def ^:private netty-note
+  "nil when Netty's epoll transport works here, else why not (its column is then \"-\")."
+  (delay (netty/unavailable)))
+
+(defn- netty-server
+  "The Netty epoll echo server's start function, or nil when Netty's epoll is unavailable."
+  []
+  (when-not @netty-note netty/echo-server))
+
 (defn- nio-selector-echo
   "A hand-written NIO Selector echo server on one thread; returns [address stop-fn]."
   []
@@ -735,6 +423,7 @@
    :unit "k/s"
    :placements [{:name "one CPU (process)" :server "0" :client "0"} {:name "both CPUs (process)" :server "0-1" :client "0-1"}]
    :impls {:nio (fn [pl ms] (/ (:rate (async-echo-run nio-selector-echo pl ms)) 1000.0))
+           :netty (fn [pl ms] (some-> (netty-server) (async-echo-run pl ms) :rate (/ 1000.0)))
            :lib (fn [pl ms] (/ (:rate (async-echo-run async-echo pl ms)) 1000.0))}})
 
 (def async-echo-fixed-row
@@ -743,6 +432,7 @@
    :unit "k/s"
    :placements (:placements async-echo-row)
    :impls {:nio (fn [pl ms] (/ (:rate (async-echo-run nio-selector-echo pl ms)) 1000.0))
+           :netty (fn [pl ms] (some-> (netty-server) (async-echo-run pl ms) :rate (/ 1000.0)))
            :lib (fn [pl ms] (/ (:rate (with-fixed-dispatch #(async-echo-run async-echo pl ms))) 1000.0))}})
 
 (def async-echo-cpu-row
@@ -754,6 +444,7 @@
    :unit "us" :lower? true
    :placements [{:name "one CPU (process)" :server "0" :client "0"}]
    :impls {:nio (fn [pl ms] (:cpu-us (async-echo-run nio-selector-echo pl ms)))
+           :netty (fn [pl ms] (some-> (netty-server) (async-echo-run pl ms) :cpu-us))
            :lib (fn [pl ms] (:cpu-us (async-echo-run async-echo pl ms)))}})
 
 (defn- loop-echo
@@ -823,6 +514,7 @@
    :unit "us" :lower? true
    :placements [{:name "one CPU (process)" :server "0" :client "0"} {:name "both CPUs (process)" :server "0-1" :client "0-1"}]
    :impls {:nio (fn [pl ms] (async-rtt-run nio-blocking-echo pl ms))
+           :netty (fn [pl ms] (some-> (netty-server) (async-rtt-run pl ms)))
            :lib (fn [pl ms] (async-rtt-run async-echo pl ms))}})
 
 (def async-pingpong-fixed-row
@@ -831,6 +523,7 @@
    :unit "us" :lower? true
    :placements (:placements async-pingpong-row)
    :impls {:nio (fn [pl ms] (async-rtt-run nio-blocking-echo pl ms))
+           :netty (fn [pl ms] (some-> (netty-server) (async-rtt-run pl ms)))
            :lib (fn [pl ms] (with-fixed-dispatch #(async-rtt-run async-echo pl ms)))}})
 
 (def loop-pingpong-row
@@ -839,6 +532,7 @@
    :unit "us" :lower? true
    :placements (:placements async-pingpong-row)
    :impls {:nio (fn [pl ms] (async-rtt-run nio-blocking-echo pl ms))
+           :netty (fn [pl ms] (some-> (netty-server) (async-rtt-run pl ms)))
            :lib (fn [pl ms] (async-rtt-run loop-echo pl ms))}})
 
 ;; ------------------------------------------------------------------ 7. idle connections
@@ -913,7 +607,7 @@
   [{:keys [impls] :as row}]
   (vec
    (for [pl (or (:placements row) placements)]
-     (let [order (filter impls [:c :nio :lib])
+     (let [order (filter impls [:c :nio :netty :lib])
            ms (cfg :ms)]
        (doseq [k order] (measure (impls k) pl (cfg :warm-ms)))
        (let [rounds (vec (for [_ (range (cfg :rounds))]
@@ -930,18 +624,20 @@
 (defn- summarize [{:keys [rounds lower?] :as r}]
   (let [fig (fn [k] (median (keep k rounds)))
         per-round (vec (keep #(ratio lower? (:lib %) (:nio %)) rounds))
-        per-round-c (vec (keep #(ratio lower? (:lib %) (:c %)) rounds))]
-    (assoc r :c (fig :c) :nio (fig :nio) :lib (fig :lib)
+        per-round-c (vec (keep #(ratio lower? (:lib %) (:c %)) rounds))
+        per-round-netty (vec (keep #(ratio lower? (:lib %) (:netty %)) rounds))]
+    (assoc r :c (fig :c) :nio (fig :nio) :netty (fig :netty) :lib (fig :lib)
+           :ratio-netty (median per-round-netty)
            :ratio (median per-round) :min (when (seq per-round) (apply min per-round))
            :max (when (seq per-round) (apply max per-round)) :per-round per-round
            :ratio-c (median per-round-c))))
 
 (def ^:private header
-  "| scenario | placement | unit | C | NIO | sockets | sockets/NIO median | min | max | sockets/C | per-round sockets/NIO |\n|---|---|---|---|---|---|---|---|---|---|---|")
+  "| scenario | placement | unit | C | NIO | netty epoll | sockets | sockets/NIO median | min | max | sockets/netty | sockets/C | per-round sockets/NIO |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
-(defn- row-line [{:keys [scenario placement unit c nio lib ratio min max ratio-c per-round]}]
-  (str "| " scenario " | " placement " | " unit " | " (fmt c) " | " (fmt nio) " | " (fmt lib) " | "
-       (fmt-r ratio) " | " (fmt-r min) " | " (fmt-r max) " | " (fmt-r ratio-c) " | "
+(defn- row-line [{:keys [scenario placement unit c nio netty lib ratio min max ratio-netty ratio-c per-round]}]
+  (str "| " scenario " | " placement " | " unit " | " (fmt c) " | " (fmt nio) " | " (fmt netty) " | " (fmt lib) " | "
+       (fmt-r ratio) " | " (fmt-r min) " | " (fmt-r max) " | " (fmt-r ratio-netty) " | " (fmt-r ratio-c) " | "
        (str/join " " (map fmt-r per-round)) " |"))
 
 (defn- idle-lines [{:keys [n limit nio lib async rtt0 rtt-idle]}]
@@ -961,16 +657,22 @@
           (fmt (median rtt-idle)) " us " (pr-str (mapv fmt rtt-idle))
           "; ratio " (fmt-r (ratio true (median rtt-idle) (median rtt0))) " (1.0 = no cost).")]))
 
+(defn- row-words
+  "What `--only` matches against: the row's key, and \"netty\" when the row has a netty column."
+  [row]
+  (cond-> [(:key row)] (:netty (:impls row)) (conj "netty")))
+
 (defn scenarios
   "Every row, in run order."
   []
-  [(pingpong-row 1 false false) (pingpong-row 1 false true) (pingpong-row 1 true true)
-   (pingpong-row 64 false false) (pingpong-row 64 false true)
-   (bulk-row false false) (bulk-row false true) (bulk-row true false) (bulk-row true true)
-   (ports-row {:receive-buffer-size 4096 :send-size 16384} "egg defaults: 4 KiB input buffer, 16 KiB send size")
-   (ports-row {:receive-buffer-size chunk-size :send-size chunk-size} "64 KiB buffer and send size")
-   (udp-row false false) (udp-row false true) (udp-row true true) udp-batched-row accept-row async-pingpong-row async-pingpong-fixed-row
-   loop-pingpong-row async-echo-row async-echo-fixed-row async-echo-cpu-row])
+  (into [(pingpong-row 1 false false) (pingpong-row 1 false true) (pingpong-row 1 true true)
+         (pingpong-row 64 false false) (pingpong-row 64 false true)
+         (bulk-row false false) (bulk-row false true) (bulk-row true false) (bulk-row true true)
+         (ports-row {:receive-buffer-size 4096 :send-size 16384} "egg defaults: 4 KiB input buffer, 16 KiB send size")
+         (ports-row {:receive-buffer-size chunk-size :send-size chunk-size} "64 KiB buffer and send size")
+         (udp-row false false) (udp-row false true) (udp-row true true) udp-batched-row accept-row async-pingpong-row async-pingpong-fixed-row
+         loop-pingpong-row async-echo-row async-echo-fixed-row async-echo-cpu-row]
+        (unix/rows)))
 
 (defn- machine []
   (let [cpu (some #(when (str/starts-with? % "model name") (str/trim (second (str/split % #":" 2))))
@@ -995,7 +697,7 @@
   (let [opts (parse-args args)
         cfg* (cond-> (if (:quick opts) quick-config full-config)
                (:rounds opts) (assoc :rounds (:rounds opts)))
-        wanted? (fn [k] (or (nil? (:only opts)) (some #(str/includes? k %) (:only opts))))
+        wanted? (fn [& words] (or (nil? (:only opts)) (some (fn [w] (some #(str/includes? w %) (:only opts))) words)))
         started (System/nanoTime)]
     (binding [*cfg* cfg*]
       (reset! c-note (build-c!))
@@ -1003,10 +705,11 @@
       (println "sockets bench:" (machine))
       (println "config:" (pr-str cfg*) (if @taskset? "" "(taskset missing: nothing pinned)"))
       (when @c-note (println "NOTE:" @c-note))
+      (when @netty-note (println "NOTE:" @netty-note))
       (let [rows (atom [])
             lines (atom [header])]
         (println header)
-        (doseq [row (scenarios) :when (wanted? (:key row))
+        (doseq [row (scenarios) :when (apply wanted? (row-words row))
                 r (run-row row)]
           (let [s (summarize r)]
             (swap! rows conj s)
@@ -1026,6 +729,7 @@
                            "Command: `lein bench " (str/join " " args) "` (" (format "%.0f" secs) " s)  \n"
                            "Config: `" (pr-str cfg*) "`  \n"
                            (when @c-note (str "Note: " @c-note "  \n"))
+                           (when @netty-note (str "Note: " @netty-note "  \n"))
                            "\n" (str/join "\n" @lines) "\n"))))))
     (shutdown-agents)
     (System/exit 0)))
