@@ -24,6 +24,7 @@
                                            lib-read-fully lib-write-fully ping-client chunk-size bulk udp-run]]
             [sockets.bench.netty :as netty]
             [sockets.bench.stream :refer [nio-pingpong lib-pingpong nio-bulk lib-bulk]]
+            [sockets.bench.targets :as targets]
             [sockets.bench.unix :as unix]
             [sockets.core :as sc]
             [sockets.ext :as sx]
@@ -716,6 +717,10 @@
             (swap! lines conj (row-line s))
             (println (row-line s))
             (flush)))
+        (when (seq @rows)
+          (let [ls (targets/lines @rows)]
+            (swap! lines into ls)
+            (run! println ls)))
         (when (wanted? "idle")
           (let [ls (idle-lines (idle-rows (cfg :ms)))]
             (swap! lines into ls)

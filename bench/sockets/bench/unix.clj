@@ -68,12 +68,14 @@
 
 (defn- lib-dgram
   "Unix datagrams received/s: two :sock/dgram sockets bound to paths and connected to each
-  other, 64 B socket-send / socket-receive! with byte arrays, the egg's mode (a full receive
-  queue makes the sender wait: unix datagrams are not dropped)."
-  [pl ms]
+  other, 64 B socket-send / socket-receive! with byte arrays, in the egg's mode or, when
+  blocking?, in blocking mode (a full receive queue makes the sender wait: unix datagrams are
+  not dropped)."
+  [blocking? pl ms]
   (let [[rpath rdel] (fresh-path)
         [spath sdel] (fresh-path)
-        mk (fn [path] (doto (sc/socket :af/unix :sock/dgram) (sc/socket-bind (sc/unix-address path))))
+        mk (fn [path] (doto (sc/socket :af/unix :sock/dgram) (sc/socket-bind (sc/unix-address path))
+                        (sc/set-socket-blocking! blocking?)))
         r (mk rpath) s (mk spath)]
     (try
       (sc/socket-connect r (sc/unix-address spath))
@@ -86,14 +88,15 @@
            1000.0))
       (finally (close-all [r s rdel sdel])))))
 
-(def ^:private dgram-row
-  {:key "unix-dgram"
-   :scenario "unix datagrams 64 B received/s (connected, socket-send/receive!, byte arrays) vs C on a socketpair (NIO has no unix datagram channel)"
+(defn- dgram-row [blocking?]
+  {:key (str "unix-dgram" (mode-key blocking?))
+   :scenario (str "unix datagrams 64 B received/s (connected, socket-send/receive!, byte arrays)" (mode-label blocking?)
+                  " vs C on a socketpair (NIO has no unix datagram channel)")
    :unit "k/s"
    :impls {:c (fn [pl ms] (some-> (run-c "udp" ms (c-cpu (:server pl)) (c-cpu (:client pl)) 1 "unix") (/ 1000.0)))
-           :lib lib-dgram}})
+           :lib (fn [pl ms] (lib-dgram blocking? pl ms))}})
 
 (defn rows
   "The unix-socket rows, in run order (keys start with \"unix-\")."
   []
-  [(pingpong-row false) (pingpong-row true) bulk-row dgram-row])
+  [(pingpong-row false) (pingpong-row true) bulk-row (dgram-row false) (dgram-row true)])
