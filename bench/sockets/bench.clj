@@ -1,7 +1,10 @@
 (ns sockets.bench
-  "Benchmarks: this library against plain Java NIO (and small C programs, the limit) in one JVM
-  run, on loopback. Run with `lein bench` (full, a few minutes) or `lein bench --quick` (a smoke
-  run: about 14 s of measuring, figures only prove it runs). Options:
+  "Benchmarks: this library against plain Java NIO (and small C programs, the limit; Netty's
+  native epoll transport in the async rows) in one JVM run, on loopback and unix sockets. The
+  rows' machinery is in sockets.bench.harness and sockets.bench.stream; the Netty peer in
+  sockets.bench.netty, the unix-socket rows in sockets.bench.unix, the targets table in
+  sockets.bench.targets. Run with `lein bench` (full, a few minutes) or `lein bench --quick`
+  (a smoke run: about 14 s of measuring, figures only prove it runs). Options:
     --quick          short rounds, small transfers (CI smoke)
     --only a,b       only the scenarios whose key contains one of these words (see `scenarios`;
                      `--only unix` the unix-socket rows, `--only netty` the rows with a Netty column)
