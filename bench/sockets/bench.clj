@@ -16,16 +16,13 @@
   Placement: 'one CPU' pins both ends' threads to CPU 0 (taskset on the thread ids; the C
   programs pin themselves); 'split' puts the server/receiver on CPU 0 and the client/sender on
   CPU 1. Not part of `lein test`."
-  (:require [clojure.core.async :as a]
-            [clojure.java.io :as io]
-            [clojure.string :as str]
-            [sockets.async :as sa]
+  (:require [clojure.string :as str]
             [sockets.bench.harness :refer [*cfg* full-config quick-config cfg taskset? pin-thread! pin-process!
-                                           placements spawn value-of run-two median proc-lines
+                                           placements spawn value-of run-two median proc-lines ratio fmt fmt-r
                                            build-c! c-note run-c c-cpu loopback nio-pair lib-listener lib-pair
-                                           mode-label mode-key close-all nio-read-fully nio-write-fully
-                                           lib-read-fully lib-write-fully ping-client chunk-size bulk udp-run]]
-            [sockets.bench.netty :as netty]
+                                           mode-label mode-key close-all chunk-size bulk udp-run]]
+            [sockets.bench.async :as async]
+            [sockets.bench.idle :as idle]
             [sockets.bench.stream :refer [nio-pingpong lib-pingpong nio-bulk lib-bulk]]
             [sockets.bench.targets :as targets]
             [sockets.bench.unix :as unix]
@@ -35,9 +32,9 @@
   (:import (java.io InputStream OutputStream)
            (java.net InetSocketAddress ServerSocket StandardSocketOptions)
            (java.nio ByteBuffer)
-           (java.nio.channels DatagramChannel SelectionKey Selector ServerSocketChannel SocketChannel)
+           (java.nio.channels DatagramChannel ServerSocketChannel SocketChannel)
            (java.util.concurrent.atomic AtomicBoolean)
-           (sockets EventLoop EventLoop$Flow EventLoop$Options EventLoop$ReadHandler EventLoop$WriteHandler Socket)))
+           (sockets Socket)))
 
 (set! *warn-on-reflection* true)
 
@@ -251,354 +248,6 @@
            :nio nio-accept
            :lib lib-accept}})
 
-;; ------------------------------------------------------------------ 6. async
-
-;; core.async's go-block dispatch executor, switchable per row. core.async 1.9 reads the
-;; clojure.core.async.executor-factory property once, at its first dispatch (which comes after
-;; this namespace is loaded), so the property is set here unless the user set one. The default
-;; target is what core.async would build itself (an unbounded cached pool, threads
-;; "async-mixed-N"); `with-fixed-dispatch` switches to a fixed pool of 8 for one measurement.
-(def ^:private cached-dispatch
-  (delay (java.util.concurrent.Executors/newCachedThreadPool
-          (clojure.core.async.impl.dispatch/counted-thread-factory "async-mixed-%d" true))))
-(def ^:private fixed-dispatch
-  (delay (java.util.concurrent.Executors/newFixedThreadPool
-          8 (clojure.core.async.impl.dispatch/counted-thread-factory "async-fixed-%d" true))))
-(def ^:private dispatch-target (atom cached-dispatch))
-
-(def ^:private switchable-dispatch
-  (reify java.util.concurrent.Executor
-    (execute [_ r] (.execute ^java.util.concurrent.Executor @@dispatch-target r))))
-
-(defn dispatch-executor
-  "The executor factory named by clojure.core.async.executor-factory in bench runs: go blocks
-  dispatch through the switchable executor; other workloads get core.async's defaults."
-  [workload]
-  (when (= workload :core-async-dispatch) switchable-dispatch))
-
-(when-not (System/getProperty "clojure.core.async.executor-factory")
-  (System/setProperty "clojure.core.async.executor-factory" "sockets.bench/dispatch-executor"))
-
-(defn- with-fixed-dispatch
-  "Calls (f) with go blocks dispatched on a fixed pool of 8 threads instead of core.async's default."
-  [f]
-  (reset! dispatch-target fixed-dispatch)
-  (try (f) (finally (reset! dispatch-target cached-dispatch))))
-
-(def ^:private netty-note
-  "nil when Netty's epoll transport works here, else why not (its column is then \"-\")."
-  (delay (netty/unavailable)))
-
-(defn- netty-server
-  "The Netty epoll echo server's start function, or nil when Netty's epoll is unavailable."
-  []
-  (when-not @netty-note netty/echo-server))
-
-(defn- nio-selector-echo
-  "A hand-written NIO Selector echo server on one thread; returns [address stop-fn]."
-  []
-  (let [ss (ServerSocketChannel/open)
-        _ (.bind ss loopback 4096)
-        _ (.configureBlocking ss false)
-        sel (Selector/open)
-        stop (AtomicBoolean.)
-        buf (ByteBuffer/allocateDirect 65536)]
-    (.register ss sel SelectionKey/OP_ACCEPT)
-    (spawn "nio-echo"
-           (fn []
-             (try
-               (while (not (.get stop))
-                 (.select sel)
-                 (let [it (.iterator (.selectedKeys sel))]
-                   (while (.hasNext it)
-                     (let [^SelectionKey k (.next it)]
-                       (.remove it)
-                       (cond
-                         (not (.isValid k)) nil
-                         (.isAcceptable k)
-                         (loop []
-                           (when-let [c (.accept ss)]
-                             (.configureBlocking c false)
-                             (.setOption c StandardSocketOptions/TCP_NODELAY true)
-                             (.register c sel SelectionKey/OP_READ)
-                             (recur)))
-                         (.isReadable k)
-                         (let [^SocketChannel c (.channel k)]
-                           (.clear buf)
-                           (let [n (try (.read c buf) (catch java.io.IOException _ -1))]
-                             (if (neg? n)
-                               (do (.cancel k) (.close c))
-                               (do (.flip buf)
-                                   (while (.hasRemaining buf) (.write c buf)))))))))))
-               (finally
-                 (doseq [^SelectionKey k (.keys sel)] (.close (.channel k)))
-                 (.close sel)))))
-    [(.getLocalAddress ss) (fn [] (.set stop true) (.wakeup sel))]))
-
-(defn- async-echo
-  "An echo server through sockets.async: every accepted socket's receive-chan piped into its
-  send-chan (core.async). Returns [address stop-fn]."
-  []
-  (let [l (lib-listener)
-        ach (sa/accept-chan l {:close? true})
-        {:keys [address port]} (sc/socket-name l)]
-    (a/go-loop []
-      (when-let [s (a/<! ach)]
-        (when (instance? Socket s)
-          (sc/set-tcp-no-delay! s true)
-          (a/pipe (sa/receive-chan s) (sa/send-chan s {:close? true}))
-          (recur))))
-    [(InetSocketAddress. ^String address (int port)) (fn [] (a/close! ach))]))
-
-(defn- process-cpu-ns ^long []
-  (.getProcessCpuTime ^com.sun.management.OperatingSystemMXBean
-                      (java.lang.management.ManagementFactory/getOperatingSystemMXBean)))
-
-(defn- thread-cpu-ns ^long []
-  (.getCurrentThreadCpuTime (java.lang.management.ManagementFactory/getThreadMXBean)))
-
-(defn- echo-driver
-  "Opens n connections to addr, keeps one 64 B message in flight on each (NIO Selector, one
-  thread), counts echoes for ms after a warm-up; returns {:rate echoes/s, :cpu-us the CPU time
-  of the rest of the process (the server: its threads, plus JIT/GC) per echo}. Closes the
-  connections."
-  [addr ^long n ^long ms cpu]
-  (let [conns (vec (for [_ (range n)]
-                     (doto (SocketChannel/open ^InetSocketAddress addr)
-                       (.setOption StandardSocketOptions/TCP_NODELAY true))))
-        sel (Selector/open)
-        msg (ByteBuffer/allocateDirect 64)
-        buf (ByteBuffer/allocateDirect 4096)]
-    (try
-      (value-of
-       (spawn "echo-driver"
-              (fn []
-                (pin-thread! cpu)
-                (doseq [^SocketChannel c conns]
-                  (.configureBlocking c false)
-                  (.register c sel SelectionKey/OP_READ (long-array 1))
-                  (.clear msg) (while (.hasRemaining msg) (.write c msg)))
-                (let [warm-end (+ (System/nanoTime) (* 1000000 (long (cfg :driver-warm-ms))))
-                      end (+ warm-end (* 1000000 ms))]
-                  (loop [count 0 t0 0 cpu0 [0 0]]
-                    (let [now (System/nanoTime)]
-                      (cond
-                        (> now end) (let [[p0 d0] cpu0
-                                          server-ns (- (- (process-cpu-ns) (long p0)) (- (thread-cpu-ns) (long d0)))]
-                                      {:rate (/ (* 1e9 count) (- now t0))
-                                       :cpu-us (when (pos? count) (/ server-ns 1000.0 count))})
-                        :else
-                        (let [measuring? (> now warm-end)
-                              start? (and measuring? (zero? t0))
-                              t0 (if start? now t0)
-                              cpu0 (if start? [(process-cpu-ns) (thread-cpu-ns)] cpu0)
-                              got (long-array 1)]
-                          (.select sel 100)
-                          (let [it (.iterator (.selectedKeys sel))]
-                            (while (.hasNext it)
-                              (let [^SelectionKey k (.next it)
-                                    ^SocketChannel c (.channel k)
-                                    ^longs pending (.attachment k)]
-                                (.remove it)
-                                (.clear buf)
-                                (let [r (.read c buf)]
-                                  (when (neg? r) (throw (ex-info "echo server closed a connection" {})))
-                                  (let [p (+ (aget pending 0) r)]
-                                    (if (>= p 64)
-                                      (do (aset pending 0 (- p 64))
-                                          (aset got 0 (inc (aget got 0)))
-                                          (.clear msg) (while (.hasRemaining msg) (.write c msg)))
-                                      (aset pending 0 p)))))))
-                          (recur (if measuring? (+ count (aget got 0)) count) t0 cpu0))))))))
-       (+ 60000 ms))
-      (finally (.close sel) (close-all conns)))))
-
-(defn- async-echo-run [server pl ms]
-  (pin-process! (:server pl))
-  (try
-    (let [[addr stop] (server)]
-      (try (echo-driver addr (cfg :conns) ms nil)
-           (finally (stop))))
-    (finally (pin-process! "0-1"))))
-
-(def async-echo-row
-  {:key "async-echo"
-   :scenario "async echo, N connections x 64 B in flight: sockets.async (core.async) vs NIO Selector (echoes/s)"
-   :unit "k/s"
-   :placements [{:name "one CPU (process)" :server "0" :client "0"} {:name "both CPUs (process)" :server "0-1" :client "0-1"}]
-   :impls {:nio (fn [pl ms] (/ (:rate (async-echo-run nio-selector-echo pl ms)) 1000.0))
-           :netty (fn [pl ms] (some-> (netty-server) (async-echo-run pl ms) :rate (/ 1000.0)))
-           :lib (fn [pl ms] (/ (:rate (async-echo-run async-echo pl ms)) 1000.0))}})
-
-(def async-echo-fixed-row
-  {:key "async-echo-fixed"
-   :scenario "async echo as above, go blocks dispatched on a fixed pool of 8 (clojure.core.async.executor-factory) vs NIO Selector (echoes/s)"
-   :unit "k/s"
-   :placements (:placements async-echo-row)
-   :impls {:nio (fn [pl ms] (/ (:rate (async-echo-run nio-selector-echo pl ms)) 1000.0))
-           :netty (fn [pl ms] (some-> (netty-server) (async-echo-run pl ms) :rate (/ 1000.0)))
-           :lib (fn [pl ms] (/ (:rate (with-fixed-dispatch #(async-echo-run async-echo pl ms))) 1000.0))}})
-
-(def async-echo-cpu-row
-  "The async echo's cost rather than its rate: CPU time of everything but the driver thread per
-  echo. Other processes on a shared machine starve the one-thread NIO server more than the
-  many-threaded async one, so the rate ratio swings with the load; CPU per echo hardly does."
-  {:key "async-echo-cpu"
-   :scenario "async echo server CPU per echo (process CPU minus the driver thread): sockets.async vs NIO Selector"
-   :unit "us" :lower? true
-   :placements [{:name "one CPU (process)" :server "0" :client "0"}]
-   :impls {:nio (fn [pl ms] (:cpu-us (async-echo-run nio-selector-echo pl ms)))
-           :netty (fn [pl ms] (some-> (netty-server) (async-echo-run pl ms) :cpu-us))
-           :lib (fn [pl ms] (:cpu-us (async-echo-run async-echo pl ms)))}})
-
-(defn- loop-echo
-  "An echo server on sockets.EventLoop's handlers directly (no core.async): each chunk received
-  is written back from the loop thread, so no thread hand-off at all. Returns [address stop-fn]."
-  []
-  (let [l (lib-listener)
-        ^EventLoop lp (sa/event-loop)
-        opts (EventLoop$Options.)
-        {:keys [address port]} (sc/socket-name l)
-        serve (fn [^Socket s]
-                (sc/set-tcp-no-delay! s true)
-                (let [out (.send lp s (.closeSocket (EventLoop$Options.) true)
-                                 (reify EventLoop$WriteHandler
-                                   (onWritten [_ _])
-                                   (onEnd [_ _])
-                                   (onError [_ _ _])))]
-                  (.receive lp s opts
-                            (reify EventLoop$ReadHandler
-                              (onItem [_ _ item] (.write out (ByteBuffer/wrap ^bytes item)) true)
-                              (onEnd [_ _] (.finish out))
-                              (onError [_ _ _] (.cancel out))))))
-        acc (.accept lp l opts
-                     (reify EventLoop$ReadHandler
-                       (onItem [_ _ s] (serve s) true)
-                       (onEnd [_ _])
-                       (onError [_ _ _])))]
-    [(InetSocketAddress. ^String address (int port)) (fn [] (.cancel ^EventLoop$Flow acc) (.closeQuietly l))]))
-
-(defn- nio-blocking-echo []
-  (let [ss (ServerSocketChannel/open)
-        _ (.bind ss loopback 16)
-        stop (AtomicBoolean.)]
-    (spawn "nio-blocking-echo"
-           (fn []
-             (try
-               (while (not (.get stop))
-                 (let [c (.accept ss)
-                       b (ByteBuffer/allocateDirect 64)]
-                   (.setOption c StandardSocketOptions/TCP_NODELAY true)
-                   (spawn "nio-blocking-echo-conn"
-                          (fn [] (try (loop [] (.clear b)
-                                        (let [n (.read c b)]
-                                          (when-not (neg? n) (.flip b) (nio-write-fully c b) (recur))))
-                                      (finally (.close c)))))))
-               (catch java.io.IOException _ nil))))
-    [(.getLocalAddress ss) (fn [] (.set stop true) (.close ss))]))
-
-(defn- rtt-against
-  "Median RTT (us) of 1 B round trips over one blocking NIO connection to an echo server."
-  [addr ^long ms]
-  (let [c (doto (SocketChannel/open ^InetSocketAddress addr) (.setOption StandardSocketOptions/TCP_NODELAY true))
-        b (ByteBuffer/allocateDirect 1)]
-    (try (ping-client ms (fn [] (.clear b) (nio-write-fully c b) (.clear b) (nio-read-fully c b)))
-         (finally (.close c)))))
-
-(defn- async-rtt-run [server pl ms]
-  (pin-process! (:server pl))
-  (try
-    (let [[addr stop] (server)]
-      (try (rtt-against addr ms) (finally (stop))))
-    (finally (pin-process! "0-1"))))
-
-(def async-pingpong-row
-  {:key "async-pingpong"
-   :scenario "ping-pong 1 B RTT: echo via sockets.async (core.async) vs NIO blocking echo thread"
-   :unit "us" :lower? true
-   :placements [{:name "one CPU (process)" :server "0" :client "0"} {:name "both CPUs (process)" :server "0-1" :client "0-1"}]
-   :impls {:nio (fn [pl ms] (async-rtt-run nio-blocking-echo pl ms))
-           :netty (fn [pl ms] (some-> (netty-server) (async-rtt-run pl ms)))
-           :lib (fn [pl ms] (async-rtt-run async-echo pl ms))}})
-
-(def async-pingpong-fixed-row
-  {:key "async-pingpong-fixed"
-   :scenario "ping-pong 1 B RTT as above, go blocks dispatched on a fixed pool of 8 (clojure.core.async.executor-factory) vs NIO blocking echo thread"
-   :unit "us" :lower? true
-   :placements (:placements async-pingpong-row)
-   :impls {:nio (fn [pl ms] (async-rtt-run nio-blocking-echo pl ms))
-           :netty (fn [pl ms] (some-> (netty-server) (async-rtt-run pl ms)))
-           :lib (fn [pl ms] (with-fixed-dispatch #(async-rtt-run async-echo pl ms)))}})
-
-(def loop-pingpong-row
-  {:key "loop-pingpong"
-   :scenario "ping-pong 1 B RTT: echo on EventLoop handlers (no core.async) vs NIO blocking echo thread"
-   :unit "us" :lower? true
-   :placements (:placements async-pingpong-row)
-   :impls {:nio (fn [pl ms] (async-rtt-run nio-blocking-echo pl ms))
-           :netty (fn [pl ms] (some-> (netty-server) (async-rtt-run pl ms)))
-           :lib (fn [pl ms] (async-rtt-run loop-echo pl ms))}})
-
-;; ------------------------------------------------------------------ 7. idle connections
-
-(defn- used-heap ^long []
-  (dotimes [_ 4] (System/gc) (Thread/sleep 50))
-  (let [r (Runtime/getRuntime)] (- (.totalMemory r) (.freeMemory r))))
-
-(defn- rss ^long []
-  (let [line (first (filter #(str/starts-with? % "VmRSS:") (proc-lines "/proc/self/status")))]
-    (* 1024 (Long/parseLong (second (re-find #"(\d+)" line))))))
-
-(defn- fd-limit ^long []
-  (let [line (first (filter #(str/starts-with? % "Max open files") (proc-lines "/proc/self/limits")))]
-    (Long/parseLong (nth (str/split (str/trim line) #"\s+") 3))))
-
-(defn- open-fds ^long [] (count (.list (io/file "/proc/self/fd"))))
-
-(defn- idle-count ^long []
-  (min (long (cfg :idle)) (quot (- (fd-limit) (open-fds) 200) 2)))
-
-(defn- measure-idle
-  "Opens n connections with open-one (returns the things to close), measures heap and RSS per
-  connection, then calls (during) with them open, then closes them. Returns
-  {:heap bytes/conn :rss bytes/conn :during (during)}."
-  [^long n open-one during]
-  (close-all (flatten (vec (repeatedly (max 50 (quot n 4)) open-one)))) ; warm-up: classes, JIT, pools
-  (let [h0 (used-heap) r0 (rss)
-        held (vec (repeatedly n open-one))
-        h1 (used-heap) r1 (rss)
-        d (during)]
-    (close-all (flatten held))
-    {:heap (/ (double (- h1 h0)) n) :rss (/ (double (- r1 r0)) n) :during d}))
-
-(defn- idle-rows
-  "Idle connections: heap and RSS per connection for NIO SocketChannel pairs, this library's
-  socket pairs, and pairs whose accepted end has a receive-chan and send-chan; then the async
-  echo RTT with the idle async connections registered on the loop vs none."
-  [ms]
-  (let [n (idle-count)
-        ss (doto (ServerSocketChannel/open) (.bind loopback 4096))
-        nio (measure-idle n (fn [] (let [c (SocketChannel/open (.getLocalAddress ss))] [c (.accept ss)])) (constantly nil))
-        _ (.close ss)
-        l (lib-listener)
-        addr (sc/socket-name l)
-        open-lib (fn [] (let [c (sc/socket :af/inet :sock/stream)]
-                          (sc/socket-connect c addr)
-                          [c (sc/socket-accept l)]))
-        lib (measure-idle n open-lib (constantly nil))
-        rtt (fn [] (let [[addr stop] (async-echo)]
-                     (try (vec (for [_ (range (cfg :rounds))] (rtt-against addr ms)))
-                          (finally (stop)))))
-        rtt0 (do (pin-process! "0") (try (rtt) (finally (pin-process! "0-1"))))
-        async (measure-idle n (fn [] (let [[c s] (open-lib)
-                                           rc (sa/receive-chan s)
-                                           sch (sa/send-chan s)]
-                                       [c s rc sch]))
-                            (fn [] (pin-process! "0") (try (rtt) (finally (pin-process! "0-1")))))]
-    (.closeQuietly l)
-    {:n n :limit (fd-limit) :nio nio :lib lib :async (dissoc async :during)
-     :rtt0 rtt0 :rtt-idle (:during async)}))
-
 ;; ------------------------------------------------------------------ running and printing
 
 (defn- measure
@@ -617,13 +266,6 @@
        (let [rounds (vec (for [_ (range (cfg :rounds))]
                            (into {} (for [k order] [k (measure (impls k) pl ms)]))))]
          (assoc (select-keys row [:key :scenario :unit :lower?]) :placement (:name pl) :rounds rounds))))))
-
-(defn- ratio [lower? lib other]
-  (when (and lib other (pos? (double lib)) (pos? (double other)))
-    (if lower? (/ (double other) lib) (/ (double lib) other))))
-
-(defn- fmt [x] (cond (nil? x) "-" (>= (double x) 100) (format "%.0f" (double x)) (>= (double x) 10) (format "%.1f" (double x)) :else (format "%.2f" (double x))))
-(defn- fmt-r [x] (if x (format "%.2f" (double x)) "-"))
 
 (defn- summarize [{:keys [rounds lower?] :as r}]
   (let [fig (fn [k] (median (keep k rounds)))
@@ -644,23 +286,6 @@
        (fmt-r ratio) " | " (fmt-r min) " | " (fmt-r max) " | " (fmt-r ratio-netty) " | " (fmt-r ratio-c) " | "
        (str/join " " (map fmt-r per-round)) " |"))
 
-(defn- idle-lines [{:keys [n limit nio lib async rtt0 rtt-idle]}]
-  (let [kib #(format "%.2f" (/ (double %) 1024))]
-    [""
-     (str "Idle connections: " n " (both ends in this JVM, so " (* 2 n) " fds; RLIMIT_NOFILE " limit
-          "; the issue's 10,000 would need 20,000+ fds here). Per connection = client + accepted socket.")
-     ""
-     "| idle connections | heap KiB/conn | RSS KiB/conn (includes heap pages touched) |"
-     "|---|---|---|"
-     (str "| NIO SocketChannel pair | " (kib (:heap nio)) " | " (kib (:rss nio)) " |")
-     (str "| sockets Socket pair | " (kib (:heap lib)) " | " (kib (:rss lib)) " |")
-     (str "| sockets pair + receive-chan + send-chan on the accepted end | " (kib (:heap async)) " | " (kib (:rss async)) " |")
-     ""
-     (str "Async echo RTT (1 B, one CPU), median of rounds: 0 idle " (fmt (median rtt0)) " us "
-          (pr-str (mapv fmt rtt0)) "; with " n " idle connections registered on the loop "
-          (fmt (median rtt-idle)) " us " (pr-str (mapv fmt rtt-idle))
-          "; ratio " (fmt-r (ratio true (median rtt-idle) (median rtt0))) " (1.0 = no cost).")]))
-
 (defn- row-words
   "What `--only` matches against: the row's key, and \"netty\" when the row has a netty column."
   [row]
@@ -674,9 +299,8 @@
          (bulk-row false false) (bulk-row false true) (bulk-row true false) (bulk-row true true)
          (ports-row {:receive-buffer-size 4096 :send-size 16384} "egg defaults: 4 KiB input buffer, 16 KiB send size")
          (ports-row {:receive-buffer-size chunk-size :send-size chunk-size} "64 KiB buffer and send size")
-         (udp-row false false) (udp-row false true) (udp-row true true) udp-batched-row accept-row async-pingpong-row async-pingpong-fixed-row
-         loop-pingpong-row async-echo-row async-echo-fixed-row async-echo-cpu-row]
-        (unix/rows)))
+         (udp-row false false) (udp-row false true) (udp-row true true) udp-batched-row accept-row]
+        (concat (async/rows) (unix/rows))))
 
 (defn- machine []
   (let [cpu (some #(when (str/starts-with? % "model name") (str/trim (second (str/split % #":" 2))))
@@ -709,7 +333,7 @@
       (println "sockets bench:" (machine))
       (println "config:" (pr-str cfg*) (if @taskset? "" "(taskset missing: nothing pinned)"))
       (when @c-note (println "NOTE:" @c-note))
-      (when @netty-note (println "NOTE:" @netty-note))
+      (when @async/netty-note (println "NOTE:" @async/netty-note))
       (let [rows (atom [])
             lines (atom [header])]
         (println header)
@@ -725,7 +349,7 @@
             (swap! lines into ls)
             (run! println ls)))
         (when (wanted? "idle")
-          (let [ls (idle-lines (idle-rows (cfg :ms)))]
+          (let [ls (idle/lines (idle/rows (cfg :ms)))]
             (swap! lines into ls)
             (run! println ls)))
         (let [secs (/ (- (System/nanoTime) started) 1e9)]
@@ -737,7 +361,7 @@
                            "Command: `lein bench " (str/join " " args) "` (" (format "%.0f" secs) " s)  \n"
                            "Config: `" (pr-str cfg*) "`  \n"
                            (when @c-note (str "Note: " @c-note "  \n"))
-                           (when @netty-note (str "Note: " @netty-note "  \n"))
+                           (when @async/netty-note (str "Note: " @async/netty-note "  \n"))
                            "\n" (str/join "\n" @lines) "\n"))))))
     (shutdown-agents)
     (System/exit 0)))

@@ -98,6 +98,23 @@
           (odd? n) (v (quot n 2))
           :else (/ (+ (double (v (dec (quot n 2)))) (double (v (quot n 2)))) 2.0))))
 
+(defn ratio
+  "sockets' figure against another's, oriented so that higher is better for sockets (other/lib
+  when lower? figures are better, lib/other otherwise); nil when either is missing or zero."
+  [lower? lib other]
+  (when (and lib other (pos? (double lib)) (pos? (double other)))
+    (if lower? (/ (double other) lib) (/ (double lib) other))))
+
+(defn fmt
+  "A figure with 3 significant digits or so; \"-\" for nil."
+  [x]
+  (cond (nil? x) "-" (>= (double x) 100) (format "%.0f" (double x)) (>= (double x) 10) (format "%.1f" (double x)) :else (format "%.2f" (double x))))
+
+(defn fmt-r
+  "A ratio with two decimals; \"-\" for nil."
+  [x]
+  (if x (format "%.2f" (double x)) "-"))
+
 (defn proc-lines
   "Lines of a /proc file of this process (read with NIO: FileInputStream.available fails on /proc here)."
   [path]
