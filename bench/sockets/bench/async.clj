@@ -185,35 +185,37 @@
            (finally (stop))))
     (finally (pin-process! "0-1"))))
 
+(def ^:private process-placements
+  "The async rows' placements: the whole process (event loop, go blocks, driver) on one CPU, or on both."
+  [{:name "one CPU (process)" :server "0" :client "0"} {:name "both CPUs (process)" :server "0-1" :client "0-1"}])
+
+(defn- echo-row
+  "An N-connection echo row: the same NIO echo driver against the NIO Selector echo, Netty's
+  and sockets.async's; (figure driver-result) is the row's figure, and (lib-wrap f) runs the
+  sockets measurement f (e.g. under with-fixed-dispatch)."
+  [key scenario unit lower? placements figure lib-wrap]
+  {:key key :scenario scenario :unit unit :lower? lower? :placements placements
+   :impls {:nio (fn [pl ms] (figure (async-echo-run nio-selector-echo pl ms)))
+           :netty (fn [pl ms] (some-> (netty-server) (async-echo-run pl ms) figure))
+           :lib (fn [pl ms] (figure (lib-wrap #(async-echo-run async-echo pl ms))))}})
+
+(defn- rate-k [{:keys [rate]}] (/ rate 1000.0))
+
 (def ^:private async-echo-row
-  {:key "async-echo"
-   :scenario "async echo, N connections x 64 B in flight: sockets.async (core.async) vs NIO Selector (echoes/s)"
-   :unit "k/s"
-   :placements [{:name "one CPU (process)" :server "0" :client "0"} {:name "both CPUs (process)" :server "0-1" :client "0-1"}]
-   :impls {:nio (fn [pl ms] (/ (:rate (async-echo-run nio-selector-echo pl ms)) 1000.0))
-           :netty (fn [pl ms] (some-> (netty-server) (async-echo-run pl ms) :rate (/ 1000.0)))
-           :lib (fn [pl ms] (/ (:rate (async-echo-run async-echo pl ms)) 1000.0))}})
+  (echo-row "async-echo" "async echo, N connections x 64 B in flight: sockets.async (core.async) vs NIO Selector (echoes/s)"
+            "k/s" false process-placements rate-k #(%)))
 
 (def ^:private async-echo-fixed-row
-  {:key "async-echo-fixed"
-   :scenario "async echo as above, go blocks dispatched on a fixed pool of 8 (clojure.core.async.executor-factory) vs NIO Selector (echoes/s)"
-   :unit "k/s"
-   :placements (:placements async-echo-row)
-   :impls {:nio (fn [pl ms] (/ (:rate (async-echo-run nio-selector-echo pl ms)) 1000.0))
-           :netty (fn [pl ms] (some-> (netty-server) (async-echo-run pl ms) :rate (/ 1000.0)))
-           :lib (fn [pl ms] (/ (:rate (with-fixed-dispatch #(async-echo-run async-echo pl ms))) 1000.0))}})
+  (echo-row "async-echo-fixed"
+            "async echo as above, go blocks dispatched on a fixed pool of 8 (clojure.core.async.executor-factory) vs NIO Selector (echoes/s)"
+            "k/s" false process-placements rate-k with-fixed-dispatch))
 
 (def ^:private async-echo-cpu-row
-  "The async echo's cost rather than its rate: CPU time of everything but the driver thread per
-  echo. Other processes on a shared machine starve the one-thread NIO server more than the
-  many-threaded async one, so the rate ratio swings with the load; CPU per echo hardly does."
-  {:key "async-echo-cpu"
-   :scenario "async echo server CPU per echo (process CPU minus the driver thread): sockets.async vs NIO Selector"
-   :unit "us" :lower? true
-   :placements [{:name "one CPU (process)" :server "0" :client "0"}]
-   :impls {:nio (fn [pl ms] (:cpu-us (async-echo-run nio-selector-echo pl ms)))
-           :netty (fn [pl ms] (some-> (netty-server) (async-echo-run pl ms) :cpu-us))
-           :lib (fn [pl ms] (:cpu-us (async-echo-run async-echo pl ms)))}})
+  ;; The async echo's cost rather than its rate: CPU time of everything but the driver thread per
+  ;; echo. Other processes on a shared machine starve the one-thread NIO server more than the
+  ;; many-threaded async one, so the rate ratio swings with the load; CPU per echo hardly does.
+  (echo-row "async-echo-cpu" "async echo server CPU per echo (process CPU minus the driver thread): sockets.async vs NIO Selector"
+            "us" true [(first process-placements)] :cpu-us #(%)))
 
 (defn- loop-echo
   "An echo server on sockets.EventLoop's handlers directly (no core.async): each chunk received
@@ -276,32 +278,27 @@
       (try (rtt-against addr ms) (finally (stop))))
     (finally (pin-process! "0-1"))))
 
-(def ^:private async-pingpong-row
-  {:key "async-pingpong"
-   :scenario "ping-pong 1 B RTT: echo via sockets.async (core.async) vs NIO blocking echo thread"
-   :unit "us" :lower? true
-   :placements [{:name "one CPU (process)" :server "0" :client "0"} {:name "both CPUs (process)" :server "0-1" :client "0-1"}]
+(defn- rtt-row
+  "A 1 B ping-pong RTT row: one NIO blocking client against the NIO blocking echo thread,
+  Netty's echo and the sockets echo that (lib-rtt pl ms) measures."
+  [key scenario lib-rtt]
+  {:key key :scenario scenario :unit "us" :lower? true :placements process-placements
    :impls {:nio (fn [pl ms] (async-rtt-run nio-blocking-echo pl ms))
            :netty (fn [pl ms] (some-> (netty-server) (async-rtt-run pl ms)))
-           :lib (fn [pl ms] (async-rtt-run async-echo pl ms))}})
+           :lib lib-rtt}})
+
+(def ^:private async-pingpong-row
+  (rtt-row "async-pingpong" "ping-pong 1 B RTT: echo via sockets.async (core.async) vs NIO blocking echo thread"
+           (fn [pl ms] (async-rtt-run async-echo pl ms))))
 
 (def ^:private async-pingpong-fixed-row
-  {:key "async-pingpong-fixed"
-   :scenario "ping-pong 1 B RTT as above, go blocks dispatched on a fixed pool of 8 (clojure.core.async.executor-factory) vs NIO blocking echo thread"
-   :unit "us" :lower? true
-   :placements (:placements async-pingpong-row)
-   :impls {:nio (fn [pl ms] (async-rtt-run nio-blocking-echo pl ms))
-           :netty (fn [pl ms] (some-> (netty-server) (async-rtt-run pl ms)))
-           :lib (fn [pl ms] (with-fixed-dispatch #(async-rtt-run async-echo pl ms)))}})
+  (rtt-row "async-pingpong-fixed"
+           "ping-pong 1 B RTT as above, go blocks dispatched on a fixed pool of 8 (clojure.core.async.executor-factory) vs NIO blocking echo thread"
+           (fn [pl ms] (with-fixed-dispatch #(async-rtt-run async-echo pl ms)))))
 
 (def ^:private loop-pingpong-row
-  {:key "loop-pingpong"
-   :scenario "ping-pong 1 B RTT: echo on EventLoop handlers (no core.async) vs NIO blocking echo thread"
-   :unit "us" :lower? true
-   :placements (:placements async-pingpong-row)
-   :impls {:nio (fn [pl ms] (async-rtt-run nio-blocking-echo pl ms))
-           :netty (fn [pl ms] (some-> (netty-server) (async-rtt-run pl ms)))
-           :lib (fn [pl ms] (async-rtt-run loop-echo pl ms))}})
+  (rtt-row "loop-pingpong" "ping-pong 1 B RTT: echo on EventLoop handlers (no core.async) vs NIO blocking echo thread"
+           (fn [pl ms] (async-rtt-run loop-echo pl ms))))
 
 (defn rows
   "The async rows, in run order: ping-pong RTT (core.async, fixed pool, EventLoop handlers), then
