@@ -32,7 +32,10 @@
              :uberjar {:aot :all :target-path "target/uberjar"
                        :jvm-opts ["-Dclojure.compiler.direct-linking=true"]}
              ;; `lein bench`: bench/ (sockets.bench, C programs in bench/c) is only on this profile's path
-             :bench {:source-paths ["bench"]}}
+             :bench {:source-paths ["bench"]
+                     ;; Netty's native epoll transport, the bench's best-JVM-transport peer (bench/sockets/bench/netty.clj)
+                     :dependencies [[io.netty/netty-transport-native-epoll "4.2.18.Final" :classifier "linux-x86_64"]
+                                    [io.netty/netty-transport-classes-epoll "4.2.18.Final"]]}}
   :test-selectors {:default (complement :slow)
                    :slow :slow
                    :all (constantly true)}

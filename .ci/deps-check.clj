@@ -3,8 +3,9 @@
 ;;   java -cp clojure.jar:... clojure.main .ci/deps-check.clj
 ;; Checked: :dependencies = deps.edn :deps (classifier "native" <-> lib$native, :exclusions),
 ;; :source-paths/:resource-paths + target/classes = :paths, :test-paths = :test :extra-paths,
-;; :profiles :dev :source-paths = :dev :extra-paths, :java-source-paths and :javac-options =
-;; build.clj's literals, :jvm-opts = :jvm-opts of :test/:run/:bench, :main and the "run -m"
+;; :profiles :dev :source-paths = :dev :extra-paths, the profile of a `with-profile +p run -m`
+;; alias: :source-paths = the alias's :extra-paths and :dependencies = its :extra-deps,
+;; :java-source-paths and :javac-options = build.clj's literals, :jvm-opts = :jvm-opts of :test/:run/:bench, :main and the "run -m"
 ;; lein aliases = :main-opts of deps.edn aliases, and the :default test selector that
 ;; .ci/test-runner.clj applies.
 (ns deps-check
@@ -104,9 +105,12 @@
           (do (check (str ":aliases " (pr-str nm) " = deps.edn " (keyword nm) " :main-opts")
                      (vec (rest cmd)) (:main-opts (alias (keyword nm))))
               (when prof
-                (check (str ":profiles " prof " :source-paths = deps.edn " (keyword nm) " :extra-paths")
-                       (get-in p [:profiles (keyword (clojure.string/replace prof #"^\+" "")) :source-paths])
-                       (:extra-paths (alias (keyword nm))))))
+                (let [profile (get-in p [:profiles (keyword (clojure.string/replace prof #"^\+" ""))])]
+                  (check (str ":profiles " prof " :source-paths = deps.edn " (keyword nm) " :extra-paths")
+                         (:source-paths profile) (:extra-paths (alias (keyword nm))))
+                  (check (str ":profiles " prof " :dependencies = deps.edn " (keyword nm) " :extra-deps")
+                         (not-empty (into {} (map lein-dep->deps) (:dependencies profile)))
+                         (not-empty (into {} (map deps-coord) (:extra-deps (alias (keyword nm)))))))))
           (println "  SKIP  :aliases" (pr-str nm) "(not a `run -m` alias)"))))
     (doseq [k [:test :run :bench]]
       (check (str ":jvm-opts = deps.edn " k " :jvm-opts") jvm-opts (vec (:jvm-opts (alias k)))))

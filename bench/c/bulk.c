@@ -1,5 +1,5 @@
-/* TCP bulk transfer over loopback, 64 KiB writes.
-   usage: bulk TOTAL_BYTES MAX_MILLIS CPU_RECEIVER CPU_SENDER
+/* TCP bulk transfer over loopback, 64 KiB writes (or, with "unix", over a unix stream socketpair).
+   usage: bulk TOTAL_BYTES MAX_MILLIS CPU_RECEIVER CPU_SENDER [unix]
    prints: bytes_per_second bytes */
 #include "common.h"
 
@@ -22,16 +22,13 @@ static void *receiver(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) { fprintf(stderr, "usage: bulk TOTAL_BYTES MAX_MILLIS CPU_RECEIVER CPU_SENDER\n"); return 2; }
+  if (argc != 5 && argc != 6) { fprintf(stderr, "usage: bulk TOTAL_BYTES MAX_MILLIS CPU_RECEIVER CPU_SENDER [unix]\n"); return 2; }
   long long total = atoll(argv[1]);
   int64_t millis = atoll(argv[2]);
   recv_cpu = atoi(argv[3]);
   pin(atoi(argv[4]));
-  struct sockaddr_in addr;
-  int l = tcp_listener(&addr);
-  int c = tcp_connect(&addr);
-  recv_fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-  if (recv_fd < 0) die("accept4");
+  int c;
+  stream_pair(argc == 6, 0, &c, &recv_fd);
   static char buf[65536];
   memset(buf, 'x', sizeof buf);
   pthread_t t;

@@ -54,6 +54,34 @@ static inline int tcp_connect(const struct sockaddr_in *addr) {
   return c;
 }
 
+/* A connected unix socket pair of type (SOCK_STREAM or SOCK_DGRAM): the "unix" variant of a program. */
+static inline void unix_pair(int type, int fds[2]) {
+  if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) < 0) die("socketpair");
+}
+
+/* A connected stream pair: a unix socketpair when unix_stream, else a TCP loopback connection
+   (TCP_NODELAY on both ends when nodelay). */
+static inline void stream_pair(int unix_stream, int nodelay, int *client, int *server) {
+  if (unix_stream) {
+    int fds[2];
+    unix_pair(SOCK_STREAM, fds);
+    *client = fds[0];
+    *server = fds[1];
+    return;
+  }
+  struct sockaddr_in addr;
+  int l = tcp_listener(&addr);
+  *client = tcp_connect(&addr);
+  *server = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+  if (*server < 0) die("accept4");
+  close(l);
+  if (nodelay) {
+    int one = 1;
+    setsockopt(*client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(*server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+}
+
 static inline int read_fully(int fd, char *buf, size_t n) {
   size_t got = 0;
   while (got < n) {

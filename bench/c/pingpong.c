@@ -1,5 +1,5 @@
-/* TCP ping-pong over loopback with TCP_NODELAY.
-   usage: pingpong SIZE MILLIS CPU_SERVER CPU_CLIENT   (cpu -1: not pinned)
+/* TCP ping-pong over loopback with TCP_NODELAY (or, with "unix", over a unix stream socketpair).
+   usage: pingpong SIZE MILLIS CPU_SERVER CPU_CLIENT [unix]   (cpu -1: not pinned)
    prints: median_rtt_ns round_trips */
 #include "common.h"
 
@@ -20,19 +20,13 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) { fprintf(stderr, "usage: pingpong SIZE MILLIS CPU_SERVER CPU_CLIENT\n"); return 2; }
+  if (argc != 5 && argc != 6) { fprintf(stderr, "usage: pingpong SIZE MILLIS CPU_SERVER CPU_CLIENT [unix]\n"); return 2; }
   size = atoi(argv[1]);
   int64_t millis = atoll(argv[2]);
   server_cpu = atoi(argv[3]);
   pin(atoi(argv[4]));
-  struct sockaddr_in addr;
-  int l = tcp_listener(&addr);
-  int c = tcp_connect(&addr);
-  server_fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-  if (server_fd < 0) die("accept4");
-  int one = 1;
-  setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  setsockopt(server_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int c;
+  stream_pair(argc == 6, 1, &c, &server_fd);
   pthread_t t;
   pthread_create(&t, NULL, server, NULL);
   size_t cap = 4000000, n = 0;

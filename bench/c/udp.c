@@ -1,6 +1,7 @@
 /* UDP 64-byte datagrams over loopback, connected sockets; counts datagrams received.
-   usage: udp MILLIS CPU_RECEIVER CPU_SENDER [BATCH]
+   usage: udp MILLIS CPU_RECEIVER CPU_SENDER [BATCH [unix]]
    BATCH > 1: recvmmsg/sendmmsg with BATCH datagrams per call.
+   unix: a unix datagram socketpair instead of two UDP sockets (no drops: a full queue blocks the sender).
    prints: received_per_second received */
 #include "common.h"
 #include <stdatomic.h>
@@ -61,17 +62,25 @@ static int udp_socket(struct sockaddr_in *addr) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4 && argc != 5) { fprintf(stderr, "usage: udp MILLIS CPU_RECEIVER CPU_SENDER [BATCH]\n"); return 2; }
-  if (argc == 5) batch = atoi(argv[4]);
+  if (argc < 4 || argc > 6) { fprintf(stderr, "usage: udp MILLIS CPU_RECEIVER CPU_SENDER [BATCH [unix]]\n"); return 2; }
+  if (argc >= 5) batch = atoi(argv[4]);
   if (batch < 1 || batch > MAXB) { fprintf(stderr, "BATCH must be 1-%d\n", MAXB); return 2; }
   int64_t millis = atoll(argv[1]);
   recv_cpu = atoi(argv[2]);
   pin(atoi(argv[3]));
-  struct sockaddr_in ra, sa;
-  rfd = udp_socket(&ra);
-  int sfd = udp_socket(&sa);
-  if (connect(rfd, (struct sockaddr *)&sa, sizeof sa) < 0) die("connect");
-  if (connect(sfd, (struct sockaddr *)&ra, sizeof ra) < 0) die("connect");
+  int sfd;
+  if (argc == 6) {
+    int fds[2];
+    unix_pair(SOCK_DGRAM, fds);
+    rfd = fds[0];
+    sfd = fds[1];
+  } else {
+    struct sockaddr_in ra, sa;
+    rfd = udp_socket(&ra);
+    sfd = udp_socket(&sa);
+    if (connect(rfd, (struct sockaddr *)&sa, sizeof sa) < 0) die("connect");
+    if (connect(sfd, (struct sockaddr *)&ra, sizeof ra) < 0) die("connect");
+  }
   pthread_t t;
   pthread_create(&t, NULL, receiver, NULL);
   char buf[64];
