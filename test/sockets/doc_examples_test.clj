@@ -19,7 +19,7 @@
   allowed 2 s to settle, is at most the count before it."
   (:require [clojure.java.io :as io]
             [clojure.string :as str]
-            [clojure.test :refer [deftest is testing]]
+            [clojure.test :refer [deftest is testing use-fixtures]]
             [sockets.core :as s]
             [sockets.test-util :as u])
   (:import (clojure.lang LineNumberingPushbackReader)
@@ -142,19 +142,27 @@
   (.execute (sockets.EventLoop/shared) ^Runnable (fn []))
   (s/address-information "localhost" 80))
 
+(defn run-counting-fds
+  "Runs markdown `text` as `run-page` does; returns {:results :before :after}, the fd
+  snapshots (`u/fd-targets`) before and after it, the latter allowed 2 s to settle."
+  [text]
+  (warm-up!)
+  (let [before (u/fd-targets)
+        results (run-page text)]
+    {:results results :before before :after (u/settled-fd-targets before 2000)}))
+
 (defn check-page
   "Runs page `path` and asserts that every form ran, printed its `;=> text`, and that the page
   left no fd open. Returns the results."
   [path]
-  (warm-up!)
-  (let [before (u/fd-targets)
-        results (run-page (slurp path))
-        after (u/settled-fd-targets before 2000)]
+  (let [{:keys [results before after]} (run-counting-fds (slurp path))]
     (testing path
       (let [fs (failures path results)]
         (is (empty? fs) (str/join "\n" fs)))
       (is (<= (count after) (count before)) (str path " left fds open: " (u/leak-message before after))))
     results))
+
+(use-fixtures :once (fn [f] (warm-up!) (u/fd-fixture f)))
 
 (deftest every-page-runs-as-pasted
   (doseq [p (pages)]
@@ -178,3 +186,12 @@
     (is (= [10 '(/ 1 0)] [(count results) (:form (last results))]) "nothing runs after a form that throws")
     (is (= "#:so{:a 1}" (:printed (nth results 4))) "printed as the REPL prints namespaced maps")
     (is (nil? (:expected (nth results 5))) ";; e.g. is not checked")))
+
+(deftest the-runner-sees-a-page-that-leaves-a-socket-open
+  (let [{:keys [results before after]}
+        (run-counting-fds "```clojure\n(require '[sockets.core :as s])\n(s/socket :af/inet :sock/stream)\n```\n")
+        leaked (:value (last results))]
+    (try
+      (is (s/socket? leaked))
+      (is (> (count after) (count before)) "the open socket is counted")
+      (finally (s/socket-close* leaked)))))
