@@ -8,6 +8,8 @@
             [sockets.doc-examples-test :as dx]
             [sockets.test-util :as u]))
 
+(set! *warn-on-reflection* true)
+
 (use-fixtures :once u/fd-fixture)
 
 (def ^:private readme "README.md")
