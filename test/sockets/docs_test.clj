@@ -1,6 +1,7 @@
 (ns sockets.docs-test
-  "The quality bar: every public var has a docstring, and every egg name in the reference is
-  a var of sockets.core (or a keyword constant / dynamic var, per the naming rules)."
+  "The quality bar: every public var has a docstring, and every egg name in the naming table
+  (doc/naming.md) is a var of sockets.core (or a keyword constant / dynamic var, per the
+  naming rules)."
   (:require [clojure.string :as str]
             [clojure.test :refer [deftest is use-fixtures]]
             [sockets.test-util :as u]
@@ -20,28 +21,42 @@
             :when (not (:private (meta v)))]
       (is (not (str/blank? (:doc (meta v)))) (str n "/" sym " has no docstring")))))
 
-(def ^:private reference-file (java.io.File. "../shared/reference/socket-egg-api.md"))
+(def ^:private naming-table
+  "The egg naming table: the reference the next test checks (kept in the repository, not
+  beside it, so a fresh clone checks it too)."
+  "doc/naming.md")
 
-(defn- reference-names []
-  (let [ref (if (.exists reference-file) (slurp reference-file) "")]
-    (distinct (for [[_ kind nm] (re-seq #"(?m)^\s+(procedure|constant|parameter|record): `\(?([^ `)]+)" ref)]
-                [kind nm]))))
+(defn- egg-rows
+  "[{:egg name :kinds #{...} :clojure [names in backticks of the Clojure column]}] for every
+  row of the egg table in doc/naming.md (`| egg | kind | Clojure | Java | status |`)."
+  []
+  (for [line (str/split-lines (slurp naming-table))
+        :let [[_ egg kinds clj] (re-matches #"\|\s*`([^`]+)`\s*\|\s*((?:procedure|constant|parameter|record)(?:,\s*(?:procedure|constant|parameter|record))*)\s*\|([^|]*)\|.*" line)]
+        :when egg]
+    {:egg egg
+     :kinds (set (map str/trim (str/split kinds #",")))
+     :clojure (vec (mapcat #(map str/trim (str/split % #"/ "))
+                           (map second (re-seq #"`([^`]+)`" clj))))}))
 
 (defn- clojure-name [nm] (-> nm (str/replace "i/o" "io") (str/replace "/" "-")))
 
 (deftest every-egg-name-exists
-  (let [names (reference-names)]
-    (if (empty? names)
-      (println "SKIP every-egg-name-exists: no reference at" (.getPath reference-file) "(it lies beside the project in CI and in the main checkout)")
-      (doseq [[kind nm] names]
-        (case kind
-          "constant" (let [kw (keyword nm)
-                           kind (keyword (namespace kw))
-                           kind (if (= :sol kind) :sol kind)]
-                       (is (contains? (get c/tables kind) kw) (str nm " is not a known constant")))
-          "parameter" (is (:dynamic (meta (ns-resolve 'sockets.core (symbol (str "*" nm "*"))))) (str nm " has no dynamic var"))
-          "record" nil ; records are maps or Java classes, listed in the README
-          "procedure" (is (ns-resolve 'sockets.core (symbol (clojure-name nm))) (str nm " is not in sockets.core")))))))
+  (let [rows (egg-rows)]
+    (is (= 153 (count rows)) (str naming-table " lists " (count rows) " egg names, the egg has 153"))
+    (is (= (count rows) (count (distinct (map :egg rows)))) "each egg name is listed once")
+    (doseq [{:keys [egg kinds clojure]} rows]
+      (when (kinds "procedure")
+        (is (some #{(clojure-name egg)} clojure) (str egg ": the Clojure column does not name " (clojure-name egg)))
+        (doseq [nm clojure :when (not (or (str/includes? nm ".") (str/starts-with? nm "(")))]
+          (is (ns-resolve 'sockets.core (symbol nm)) (str egg ": " nm " is not in sockets.core"))))
+      (when (kinds "constant")
+        (let [kw (keyword egg)]
+          (is (= [(str kw)] clojure) (str egg ": the Clojure column should be " kw))
+          (is (contains? (get c/tables (keyword (namespace kw))) kw) (str egg " is not a known constant"))))
+      (when (kinds "parameter")
+        (let [nm (str "*" egg "*")]
+          (is (= [nm] clojure) (str egg ": the Clojure column should be " nm))
+          (is (:dynamic (meta (ns-resolve 'sockets.core (symbol nm)))) (str egg " has no dynamic var")))))))
 
 (deftest every-public-java-member-has-javadoc
   ;; javadoc's own check (-Xdoclint:missing) over src/java: "no comment" is a public or
