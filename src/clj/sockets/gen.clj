@@ -247,3 +247,29 @@
   threads) when body exits: see `sockets.datagram-proxy`."
   [binding & body]
   `(sockets.datagram-proxy/with-datagram-proxy ~binding ~@body))
+
+;; ------------------------------------------------------------------ TCP shaping
+
+(defn shaping
+  "Generator of TCP fault-proxy shaping maps (see `sockets.proxy`), to merge into one
+  direction's schedule or a whole one: some of :latency-ms (0 to :max-latency-ms, default
+  100), :bytes-per-sec and :read-bytes-per-sec (:min-rate 10000 to :max-rate 10000000).
+  Shrinks toward {} (no shaping), then toward small latencies and high rates."
+  ([] (shaping {}))
+  ([{:keys [max-latency-ms min-rate max-rate] :or {max-latency-ms 100 min-rate 10000 max-rate 10000000}}]
+   (let [rate (gen/fmap #(- (long max-rate) (long %)) (gen/choose 0 (- (long max-rate) (long min-rate))))]
+     (gen/fmap (fn [[l? l b? b r? r]]
+                 (cond-> {} l? (assoc :latency-ms l) b? (assoc :bytes-per-sec b) r? (assoc :read-bytes-per-sec r)))
+               (gen/tuple (gen/boolean) (gen/choose 0 max-latency-ms)
+                          (gen/boolean) rate
+                          (gen/boolean) rate)))))
+
+(defn shaped-schedule
+  "Generator of per-direction TCP fault-proxy schedules {:up sched :down sched}, each a
+  `fault-schedule` without a fault merged with a `shaping` (both take their options from
+  `opts`). Shrinks toward plain re-chunking without shaping."
+  ([] (shaped-schedule {}))
+  ([opts]
+   (let [one (gen/fmap (fn [[sched shape]] (merge sched shape))
+                       (gen/tuple (fault-schedule (assoc opts :fault? false)) (shaping opts)))]
+     (gen/hash-map :up one :down one))))
