@@ -100,12 +100,14 @@
   (with-target [t :af/inet]
     (u/with-fd-check
       (dotimes [_ 5]
-        (sg/with-datagram-proxy [p {:target (s/socket-name t) :schedule {:up [{:action :delay :ms 10000}]}}]
-          (is (= 4 (count (proxy-threads))))
-          ;; a datagram waiting out its delay: close does not wait for it
-          (with-open [c (s/socket :af/inet :sock/dgram)]
-            (s/socket-send-to c "x" (:address p))))))
-    (is (empty? (proxy-threads)) "every proxy thread has ended when close returns")))
+        (let [p (sg/datagram-proxy {:target (s/socket-name t) :schedule {:up [{:action :delay :ms 10000}]}})]
+          (try
+            (is (= 4 (count (proxy-threads))))
+            ;; a datagram waiting out its delay: close does not wait for it
+            (with-open [c (s/socket :af/inet :sock/dgram)]
+              (s/socket-send-to c "x" (:address p)))
+            (finally (.close ^java.io.Closeable p)))
+          (is (empty? (proxy-threads)) "every proxy thread has ended when close returns"))))))
 
 (deftest invalid-schedules-are-refused-before-anything-starts
   (with-target [t :af/inet]
