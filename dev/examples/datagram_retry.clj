@@ -83,7 +83,7 @@
 
 (def client-opts
   "The clients' settings: short timeouts keep a trial to milliseconds."
-  {:timeout-ms 20 :retries 30})
+  {:timeout-ms 50 :retries 30})
 
 (defn exchange
   "Runs requests 0..n-1 (values 10, 20, ...) through a datagram proxy with `schedule` between a
@@ -103,7 +103,7 @@
 (defn retry-property
   "The property: every answer is right, under any generated schedule."
   [family opts]
-  (prop/for-all [schedule (sg/datagram-schedule {:max-delay-ms 40})]
+  (prop/for-all [schedule (sg/datagram-schedule {:max-delay-ms 30})]
     (correct-answers? (exchange family schedule (merge client-opts opts)))))
 
 (defn run
