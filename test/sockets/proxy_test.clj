@@ -10,7 +10,7 @@
             [sockets.core :as s]
             [sockets.gen :as sg]
             [sockets.specs :as specs]
-            [sockets.test-util :as u])
+            [sockets.test-util :as u :refer [kind-of]])
   (:import (java.util Arrays)))
 
 (use-fixtures :once u/fd-fixture)
@@ -128,3 +128,9 @@
             (s/socket-send-all c payload)
             (s/socket-shutdown c :shut/wr)
             (is (Arrays/equals payload ^bytes (deref got 60000 nil)) (pr-str sched))))))))
+
+(deftest shaping-values-out-of-range-are-refused
+  (with-open [l (u/listener)]
+    (u/with-fd-check
+      (doseq [bad [{:bytes-per-sec 0} {:down {:read-bytes-per-sec -5}} {:latency-ms 1.5} {:up {:latency-ms "100"}}]]
+        (is (= :invalid (kind-of #(sg/fault-proxy {:target (s/socket-name l) :schedule bad}))) (pr-str bad))))))

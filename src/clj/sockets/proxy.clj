@@ -18,7 +18,8 @@
   each direction has its own shaping. Chunks stay what the log shows ([dir :write n]); a cap
   only paces the pieces of each write.
   Each proxied connection runs two forwarding threads; everything is closed by `close`."
-  (:require [sockets.core :as s])
+  (:require [sockets.constants :as c]
+            [sockets.core :as s])
   (:import (java.io Closeable)
            (java.nio ByteBuffer ByteOrder)
            (jnr.constants.platform IPProto SocketLevel SocketOption TCP)))
@@ -139,18 +140,36 @@
         (catch java.io.IOException e
           (swap! log conj [dir :error (:kind (ex-data e))]))))))
 
+(def ^:private shaping-bounds
+  ;; shaping key -> its least value
+  {:latency-ms 0, :bytes-per-sec 1, :read-bytes-per-sec 1})
+
+(defn- shaping-problem
+  "nil when every direction's shaping values in `schedule` are in range, else a string."
+  [schedule]
+  (some (fn [dir]
+          (let [sched (direction-schedule schedule dir)]
+            (some (fn [[k least]]
+                    (let [v (get sched k)]
+                      (when-not (or (nil? v) (c/int-in? v least Integer/MAX_VALUE))
+                        (str dir " " k " must be an integer >= " least ", not " (pr-str v)))))
+                  shaping-bounds)))
+        [:up :down]))
+
 (defrecord FaultProxy [address log stop]
   Closeable
   (close [_] (stop)))
 
 (defn fault-proxy
   "Starts a proxy on 127.0.0.1 (a free port) forwarding to `:target` (a sockaddr) per
-  `:schedule` (see the namespace docstring: chunks, delays, a fault, shaping). Returns a
+  `:schedule` (see the namespace docstring: chunks, delays, a fault, shaping; a shaping value
+  out of range raises a SocketException of :kind :invalid and starts nothing). Returns a
   FaultProxy (Closeable) at once, with :address (connect clients here), :log (an atom of
   forwarding events, e.g. [:down :write 3]) and :stop (a fn). Accepts any number of
   connections, each on two threads of its own, until closed; `close` closes the listener and
   every connection and waits (up to 5 s each) for those threads to leave."
   [{:keys [target schedule]}]
+  (when-let [p (shaping-problem schedule)] (throw (c/invalid :fault-proxy p)))
   (let [l (s/socket :af/inet :sock/stream)
         stopped (atom false)
         open (atom #{})
