@@ -166,22 +166,9 @@
 
 (defn- loopback [family] (s/inet-address (if (= :af/inet6 family) "::1" "127.0.0.1") 0))
 
-(defn datagram-proxy
-  "Starts a datagram proxy forwarding between one client and `:target` (an :af/inet or
-  :af/inet6 sockaddr) per `:schedule` (see the namespace docstring; default: pass everything),
-  on a free port of the loopback address of the target's family (or `:bind`, a sockaddr).
-  Returns a DatagramProxy (Closeable) at once, with :address (send the client's datagrams
-  here), :log (an atom of a vector of what it did, one entry per datagram received,
-  {:dir :up :n 0 :action :pass :size 12} plus the event's parameters, and {:action :released}
-  when a reordered one goes, {:action :never-released} for one still held at close,
-  {:action :error} for a failed send or receive) and :stop. A schedule that is not valid
-  raises a SocketException of :kind :invalid and starts nothing. `close` stops the four
-  threads (it waits for them, up to 5 s) and closes both sockets; datagrams still delayed or
-  held are not sent."
-  [{:keys [target schedule bind] :or {schedule {}}}]
-  (when-let [p (schedule-problem schedule)] (throw (c/invalid :datagram-proxy p)))
-  (when-not (and (map? target) (#{:af/inet :af/inet6} (:family target)))
-    (throw (c/invalid :datagram-proxy (str ":target must be an :af/inet or :af/inet6 sockaddr map, not " (pr-str target)))))
+(defn- start
+  "Opens the proxy's sockets and starts its threads (arguments checked by `datagram-proxy`)."
+  [target schedule bind]
   (let [family (:family target)
         front (s/socket family :sock/dgram)
         back (try (s/socket family :sock/dgram) (catch Throwable t (s/socket-close* front) (throw t)))
@@ -210,6 +197,25 @@
                  (doseq [^Thread t threads] (.join t 5000)))
                nil)]
     (->DatagramProxy (s/socket-name front) log stop)))
+
+(defn datagram-proxy
+  "Starts a datagram proxy forwarding between one client and `:target` (an :af/inet or
+  :af/inet6 sockaddr) per `:schedule` (see the namespace docstring; default: pass everything),
+  on a free port of the loopback address of the target's family (or `:bind`, a sockaddr).
+  Returns a DatagramProxy (Closeable) at once, with :address (send the client's datagrams
+  here), :log (an atom of a vector of what it did, one entry per datagram received,
+  {:dir :up :n 0 :action :pass :size 12} plus the event's parameters, and {:action :released}
+  when a reordered one goes, {:action :never-released} for one still held at close,
+  {:action :error} for a failed send or receive) and :stop. A schedule that is not valid
+  raises a SocketException of :kind :invalid and starts nothing. `close` stops the four
+  threads (it waits for them, up to 5 s) and closes both sockets; datagrams still delayed or
+  held are not sent."
+  [{:keys [target schedule bind]}]
+  (let [schedule (or schedule {})]
+    (when-let [p (schedule-problem schedule)] (throw (c/invalid :datagram-proxy p)))
+    (when-not (and (map? target) (#{:af/inet :af/inet6} (:family target)))
+      (throw (c/invalid :datagram-proxy (str ":target must be an :af/inet or :af/inet6 sockaddr map, not " (pr-str target)))))
+    (start target schedule bind)))
 
 (defmacro with-datagram-proxy
   "(with-datagram-proxy [p {:target addr :schedule sched}] body...): runs body with `p` bound
