@@ -197,3 +197,79 @@
                (gen/tuple (gen/one-of [(gen/return {}) (socket-option-map family type)])
                           (gen/such-that (fn [[k v]] (not (valid? k v)))
                                          (gen/tuple (gen/elements ks) bad) 100))))))
+
+;; ------------------------------------------------------------------ datagram schedules and proxy
+
+(require 'sockets.datagram-proxy)
+
+(defn datagram-event
+  "Generator of one datagram-proxy event (see `sockets.datagram-proxy`): :pass most often,
+  else one of `actions` (default all: #{:drop :duplicate :delay :reorder :corrupt :truncate})
+  with a parameter within the options' bounds (:max-copies 3, :max-delay-ms 50, :max-reorder 3,
+  :max-offset 64, :max-truncate 64). Shrinks toward :pass, then toward small parameters."
+  ([] (datagram-event {}))
+  ([{:keys [actions max-copies max-delay-ms max-reorder max-offset max-truncate]
+     :or {actions #{:drop :duplicate :delay :reorder :corrupt :truncate}
+          max-copies 3 max-delay-ms 50 max-reorder 3 max-offset 64 max-truncate 64}}]
+   (let [impairments {:drop (gen/return :drop)
+                      :duplicate (gen/fmap (fn [n] {:action :duplicate :copies n}) (gen/choose 2 (max 2 max-copies)))
+                      :delay (gen/fmap (fn [n] {:action :delay :ms n}) (gen/choose 0 max-delay-ms))
+                      :reorder (gen/fmap (fn [k] {:action :reorder :after k}) (gen/choose 1 (max 1 max-reorder)))
+                      :corrupt (gen/fmap (fn [os] {:action :corrupt :offsets (vec (sort (distinct os)))})
+                                         (gen/vector (gen/choose 0 max-offset) 1 3))
+                      :truncate (gen/fmap (fn [n] {:action :truncate :to n}) (gen/choose 0 max-truncate))}
+         chosen (for [a [:drop :duplicate :delay :reorder :corrupt :truncate] :when (contains? (set actions) a)]
+                  (impairments a))]
+     (gen/frequency (into [[(* 2 (max 1 (count chosen))) (gen/return :pass)]]
+                          (map (fn [g] [1 g]) chosen))))))
+
+(defn datagram-schedule
+  "Generator of datagram-proxy schedules {:up [events] :down [events]}: per direction a vector
+  of up to `:max-events` (default 8) events from `datagram-event` (which takes the same
+  options), the i-th for the i-th datagram, :pass beyond. `:directions` (default #{:up :down})
+  limits which directions get events. Shrinks toward passing everything: events are removed,
+  turned into :pass, and their parameters made small. Pure data; nothing blocks."
+  ([] (datagram-schedule {}))
+  ([{:keys [max-events directions] :or {max-events 8 directions #{:up :down}} :as opts}]
+   (let [events (gen/vector (datagram-event opts) 0 max-events)]
+     (gen/hash-map :up (if (contains? directions :up) events (gen/return []))
+                   :down (if (contains? directions :down) events (gen/return []))))))
+
+(defn datagram-proxy
+  "Starts a datagram (UDP) impairment proxy on loopback; returns it (Closeable, with :address
+  and :log) without blocking: see `sockets.datagram-proxy/datagram-proxy`."
+  [opts]
+  (sockets.datagram-proxy/datagram-proxy opts))
+
+(defmacro with-datagram-proxy
+  "(with-datagram-proxy [p {:target addr :schedule sched}] body...): runs body with `p` bound to
+  a started datagram proxy and returns body's value; closes the proxy (its sockets, its
+  threads) when body exits: see `sockets.datagram-proxy`."
+  [binding & body]
+  `(sockets.datagram-proxy/with-datagram-proxy ~binding ~@body))
+
+;; ------------------------------------------------------------------ TCP shaping
+
+(defn shaping
+  "Generator of TCP fault-proxy shaping maps (see `sockets.proxy`), to merge into one
+  direction's schedule or a whole one: some of :latency-ms (0 to :max-latency-ms, default
+  100), :bytes-per-sec and :read-bytes-per-sec (:min-rate 10000 to :max-rate 10000000).
+  Shrinks toward {} (no shaping), then toward small latencies and high rates."
+  ([] (shaping {}))
+  ([{:keys [max-latency-ms min-rate max-rate] :or {max-latency-ms 100 min-rate 10000 max-rate 10000000}}]
+   (let [rate (gen/fmap #(- (long max-rate) (long %)) (gen/choose 0 (- (long max-rate) (long min-rate))))]
+     (gen/fmap (fn [[l? l b? b r? r]]
+                 (cond-> {} l? (assoc :latency-ms l) b? (assoc :bytes-per-sec b) r? (assoc :read-bytes-per-sec r)))
+               (gen/tuple (gen/boolean) (gen/choose 0 max-latency-ms)
+                          (gen/boolean) rate
+                          (gen/boolean) rate)))))
+
+(defn shaped-schedule
+  "Generator of per-direction TCP fault-proxy schedules {:up sched :down sched}, each a
+  `fault-schedule` without a fault merged with a `shaping` (both take their options from
+  `opts`). Shrinks toward plain re-chunking without shaping."
+  ([] (shaped-schedule {}))
+  ([opts]
+   (let [one (gen/fmap (fn [[sched shape]] (merge sched shape))
+                       (gen/tuple (fault-schedule (assoc opts :fault? false)) (shaping opts)))]
+     (gen/hash-map :up one :down one))))

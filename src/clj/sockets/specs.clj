@@ -126,3 +126,58 @@
   :args (s/cat :so ::socket :datagrams (s/coll-of ::datagram :kind sequential? :max-count sockets.Datagrams/MAX)
                :opts (s/? ::send-many-opts))
   :ret (s/int-in 0 (inc sockets.Datagrams/MAX)))
+
+;; ------------------------------------------------------------------ proxy schedules (sockets.datagram-proxy, sockets.proxy)
+
+(s/def :sockets.specs.datagram-event/action #{:pass :drop :duplicate :delay :reorder :corrupt :truncate})
+(s/def :sockets.specs.datagram-event/copies (s/int-in 1 Integer/MAX_VALUE))
+(s/def :sockets.specs.datagram-event/ms (s/int-in 0 Integer/MAX_VALUE))
+(s/def :sockets.specs.datagram-event/after (s/int-in 1 Integer/MAX_VALUE))
+(s/def :sockets.specs.datagram-event/offsets (s/coll-of (s/int-in 0 Integer/MAX_VALUE) :kind sequential?))
+(s/def :sockets.specs.datagram-event/to (s/int-in 0 Integer/MAX_VALUE))
+
+(defmulti datagram-event-spec
+  "The spec of a datagram-proxy event map of one :action (dispatch on :action)."
+  :action)
+(defmethod datagram-event-spec :pass [_] (s/keys :req-un [:sockets.specs.datagram-event/action]))
+(defmethod datagram-event-spec :drop [_] (s/keys :req-un [:sockets.specs.datagram-event/action]))
+(defmethod datagram-event-spec :duplicate [_] (s/keys :req-un [:sockets.specs.datagram-event/action :sockets.specs.datagram-event/copies]))
+(defmethod datagram-event-spec :delay [_] (s/keys :req-un [:sockets.specs.datagram-event/action :sockets.specs.datagram-event/ms]))
+(defmethod datagram-event-spec :reorder [_] (s/keys :req-un [:sockets.specs.datagram-event/action :sockets.specs.datagram-event/after]))
+(defmethod datagram-event-spec :corrupt [_] (s/keys :req-un [:sockets.specs.datagram-event/action :sockets.specs.datagram-event/offsets]))
+(defmethod datagram-event-spec :truncate [_] (s/keys :req-un [:sockets.specs.datagram-event/action :sockets.specs.datagram-event/to]))
+
+(s/def ::datagram-event
+  (s/with-gen (s/or :keyword #{:pass :drop}
+                    :map (s/and map? (s/multi-spec datagram-event-spec :action)))
+    sg/datagram-event))
+(s/def :sockets.specs.datagram-schedule/up (s/coll-of ::datagram-event :kind sequential?))
+(s/def :sockets.specs.datagram-schedule/down (s/coll-of ::datagram-event :kind sequential?))
+(s/def ::datagram-schedule
+  (s/with-gen (s/and (s/keys :opt-un [:sockets.specs.datagram-schedule/up :sockets.specs.datagram-schedule/down])
+                     #(empty? (dissoc % :up :down)))
+    sg/datagram-schedule))
+
+(s/def :sockets.specs.fault/at-byte (s/int-in 0 Long/MAX_VALUE))
+(s/def :sockets.specs.fault/kind #{:reset :close :half-close :stall})
+(s/def :sockets.specs.fault/direction #{:up :down})
+(s/def :sockets.specs.tcp-schedule/fault (s/keys :req-un [:sockets.specs.fault/at-byte :sockets.specs.fault/kind]
+                                                 :opt-un [:sockets.specs.fault/direction]))
+(s/def :sockets.specs.tcp-schedule/chunks (s/coll-of (s/int-in 1 Integer/MAX_VALUE) :kind sequential?))
+(s/def :sockets.specs.tcp-schedule/delays-ms (s/coll-of (s/int-in 0 Integer/MAX_VALUE) :kind sequential?))
+(s/def :sockets.specs.tcp-schedule/fill-wait-ms (s/int-in 0 Integer/MAX_VALUE))
+(s/def :sockets.specs.tcp-schedule/latency-ms (s/int-in 0 Integer/MAX_VALUE))
+(s/def :sockets.specs.tcp-schedule/bytes-per-sec (s/int-in 1 Long/MAX_VALUE))
+(s/def :sockets.specs.tcp-schedule/read-bytes-per-sec (s/int-in 1 Long/MAX_VALUE))
+(s/def ::tcp-direction-schedule
+  (s/keys :opt-un [:sockets.specs.tcp-schedule/chunks :sockets.specs.tcp-schedule/delays-ms
+                   :sockets.specs.tcp-schedule/fill-wait-ms :sockets.specs.tcp-schedule/fault
+                   :sockets.specs.tcp-schedule/latency-ms :sockets.specs.tcp-schedule/bytes-per-sec
+                   :sockets.specs.tcp-schedule/read-bytes-per-sec]))
+(s/def :sockets.specs.tcp-schedule/up ::tcp-direction-schedule)
+(s/def :sockets.specs.tcp-schedule/down ::tcp-direction-schedule)
+(s/def ::fault-schedule
+  (s/with-gen (s/or :per-direction (s/and (s/keys :req-un [(or :sockets.specs.tcp-schedule/up :sockets.specs.tcp-schedule/down)])
+                                          #(empty? (dissoc % :up :down)))
+                    :both-ways (s/and ::tcp-direction-schedule #(not (or (contains? % :up) (contains? % :down)))))
+    sg/fault-schedule))
