@@ -14,9 +14,12 @@ import sockets.impl.Waiting;
  * elsewhere (or where the kernel lacks them) one recvmsg(2) / sendmsg(2) per datagram, with the
  * same results. The socket must be a datagram socket ({@code SOCK_DGRAM}: UDP or unix).
  *
- * <p>Blocking as in {@link Socket}: the first datagram is waited for up to the timeout (ms,
- * negative forever), with poll on EAGAIN, EINTR retried, {@code :closed} when the socket is
- * closed meanwhile, {@code :interrupted} on an interrupt; after the first, a call takes only
+ * <p>Blocking as in {@link Socket} (its one waiting path, {@link sockets.impl.Waiting}): the first
+ * datagram is waited for up to the timeout (ms, negative or longer than
+ * {@link sockets.impl.Waiting#FOREVER_MS} forever), with poll on EAGAIN, EINTR retried,
+ * {@code :closed} when the socket is closed meanwhile, {@code :interrupted} on an interrupt;
+ * with MSG_DONTWAIT in the flags nothing waits: a call that would block fails at once with
+ * {@code :would-block} (errno EAGAIN); after the first, a call takes only
  * what is queued (or what fits in the send buffer) without waiting. A socket in blocking mode
  * ({@link Socket#setBlocking}) waits for its first datagram inside recvmmsg (MSG_WAITFORONE)
  * in the socket's slices, one system call per wait; sends never wait in the kernel. Every argument is checked
@@ -47,7 +50,7 @@ public final class Datagrams {
     private static final int DONTWAIT = Native.NO_WAIT;
     private static int defined(SocketMessage m) { return m.defined() ? m.intValue() : 0; }
 
-    /** Flags a receive accepts: MSG_TRUNC (counts are then the datagrams' real lengths) and MSG_DONTWAIT. */
+    /** Flags a receive accepts: MSG_TRUNC (counts are then the datagrams' real lengths) and MSG_DONTWAIT (do not wait: {@code :would-block}). */
     public static final int RECEIVE_FLAGS = defined(SocketMessage.MSG_TRUNC) | DONTWAIT;
     /** Flags a send accepts: MSG_DONTWAIT, MSG_DONTROUTE, MSG_CONFIRM (Linux), MSG_NOSIGNAL (always added). */
     public static final int SEND_FLAGS = DONTWAIT | defined(SocketMessage.MSG_DONTROUTE)

@@ -22,8 +22,10 @@ import sockets.impl.Waiting;
  * vectored data and ancillary (control) messages as raw {@link Control} records (the
  * Clojure namespace {@code sockets.ext} turns them into maps). Every socket made here is
  * non-blocking and close-on-exec, and every fd received is close-on-exec. Blocking calls
- * behave as in {@link Socket}: try, wait with poll on EAGAIN up to the timeout (ms, negative
- * forever), retry EINTR, wake with {@code :closed} when the socket is closed.
+ * behave as in {@link Socket} (its one waiting path, {@link sockets.impl.Waiting}): try, wait
+ * with poll on EAGAIN up to the timeout (ms, negative forever), retry EINTR, wake with
+ * {@code :closed} when the socket is closed; with MSG_DONTWAIT in the flags a call that would
+ * block fails at once with {@code :would-block} (errno EAGAIN).
  */
 public final class Messages {
     private Messages() {}
