@@ -65,7 +65,7 @@ public final class AddrInfo {
             int err = rc == EAI_SYSTEM ? Native.errno() : 0;
             if (rc == EAI_NONAME || (rc == EAI_NODATA && EAI_NODATA != -1)) return Collections.emptyList();
             String msg = Native.LIBC.gai_strerror(rc);
-            throw new SocketException("address-information", SocketException.Kind.LOOKUP, err,
+            throw SocketException.lookup("address-information", err,
                 node == null ? service : node, msg == null ? "lookup failed" : lowerFirst(msg),
                 clojure.lang.PersistentArrayMap.EMPTY.assoc(clojure.lang.Keyword.intern("gai-code"), (long) rc));
         }
@@ -104,8 +104,8 @@ public final class AddrInfo {
         int rc = Native.LIBC.getnameinfo(mem, len, host, 1025, serv, 32, flags);
         if (rc != 0) {
             String msg = Native.LIBC.gai_strerror(rc);
-            throw new SocketException("name-information", SocketException.Kind.LOOKUP, rc == EAI_SYSTEM ? Native.errno() : 0,
-                sa.toString(), msg == null ? "lookup failed" : lowerFirst(msg),
+            throw SocketException.lookup("name-information", rc == EAI_SYSTEM ? Native.errno() : 0,
+                sa, msg == null ? "lookup failed" : lowerFirst(msg),
                 clojure.lang.PersistentArrayMap.EMPTY.assoc(clojure.lang.Keyword.intern("gai-code"), (long) rc));
         }
         return new String[] { host.getString(0, 1025, StandardCharsets.UTF_8), serv.getString(0, 32, StandardCharsets.UTF_8) };

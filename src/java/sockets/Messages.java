@@ -128,7 +128,7 @@ public final class Messages {
                 if (MsgLib.LIB.getpeereid(fdn, uid, gid) < 0)
                     throw SocketException.errno(op, Native.errno(), "unable to get peer credentials", null);
             } catch (UnsatisfiedLinkError e) {
-                throw new SocketException(op, SocketException.Kind.UNSUPPORTED, 0, null, "peer credentials are not supported on this platform", null);
+                throw SocketException.unsupported(op, "peer credentials are not supported on this platform");
             }
             return new int[] { -1, uid[0], gid[0] };
         } finally { owner.release(); }
@@ -376,7 +376,7 @@ public final class Messages {
     public static long[] tcpInfo(Socket s) throws SocketException {
         String op = "tcp-info";
         if (!Native.LINUX || TCP_INFO < 0)
-            throw new SocketException(op, SocketException.Kind.UNSUPPORTED, 0, null, "TCP_INFO is not supported on this platform", null);
+            throw SocketException.unsupported(op, "TCP_INFO is not supported on this platform");
         int level = Native.value(jnr.constants.platform.IPProto.IPPROTO_TCP);
         Fd owner = s.fd();
         int fdn = owner.acquire(op);

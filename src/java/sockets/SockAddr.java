@@ -59,7 +59,7 @@ public final class SockAddr {
      * @throws SocketException {@code :invalid} otherwise, or {@code :unsupported} without AF_UNIX
      */
     public static SockAddr unixChecked(String path) throws SocketException {
-        if (Native.AF_UNIX < 0) throw new SocketException("unix-address", SocketException.Kind.UNSUPPORTED, 0, null, "UNIX sockets are not supported", null);
+        if (Native.AF_UNIX < 0) throw SocketException.unsupported("unix-address", "UNIX sockets are not supported");
         if (path == null) throw SocketException.invalid("unix-address", "path must be a string");
         SockAddrCodec.unixPathBytes(path);
         return unix(path);

@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import jnr.ffi.Pointer;
+import sockets.impl.Buffers;
 import sockets.impl.Fd;
 import sockets.impl.Native;
 import sockets.impl.OptionValues;
@@ -560,26 +561,8 @@ public final class Socket implements Closeable {
 
     // ---------------------------------------------------------------- data
 
-    /** Checks [start, end) within a buffer of {@code length}; returns end - start. */
-    static int checkRange(String op, long length, long start, long end) throws SocketException {
-        if (start < 0 || end < 0) throw SocketException.invalid(op, "start and end must not be negative (start " + start + ", end " + end + ")");
-        if (start > end) throw SocketException.invalid(op, "start " + start + " is after end " + end);
-        if (end > length) throw SocketException.invalid(op, "end " + end + " is beyond the buffer's length " + length);
-        return (int) (end - start);
-    }
-
-    /** A view of [start, end) of a byte array. */
-    static ByteBuffer view(String op, byte[] buf, long start, long end) throws SocketException {
-        if (buf == null) throw SocketException.invalid(op, "buffer is required");
-        int n = checkRange(op, buf.length, start, end);
-        return ByteBuffer.wrap(buf, (int) start, n).slice();
-    }
-
-    /** A view of absolute [start, end) of a ByteBuffer (its position and limit are not changed). */
-    static ByteBuffer view(String op, ByteBuffer buf, long start, long end) throws SocketException {
-        if (buf == null) throw SocketException.invalid(op, "buffer is required");
-        int n = checkRange(op, buf.limit(), start, end);
-        return buf.duplicate().position((int) start).limit((int) end).slice();
+    private static ByteBuffer view(String op, byte[] buf, long start, long end) throws SocketException {
+        return Buffers.view(op, buf, start, end);
     }
 
     /**
@@ -622,8 +605,7 @@ public final class Socket implements Closeable {
     }
 
     private long recv(String op, ByteBuffer buf, int flags, long timeoutMs, SockAddr[] from) throws SocketException {
-        if (buf == null) throw SocketException.invalid(op, "buffer is required");
-        if (buf.isReadOnly()) throw SocketException.invalid(op, "cannot receive into a read-only buffer");
+        Buffers.forReceive(op, buf);
         // the clock is read when first needed (System.nanoTime costs ~45 ns under gVisor)
         long deadline = timeoutMs < 0 ? Long.MAX_VALUE : 0;
         boolean dl = timeoutMs < 0;
@@ -716,9 +698,7 @@ public final class Socket implements Closeable {
     }
 
     private long snd(String op, ByteBuffer buf, int flags, long timeoutMs, SockAddr to) throws SocketException {
-        if (buf == null) throw SocketException.invalid(op, "buffer is required");
-        // jnr passes heap buffers through their array; a read-only heap buffer exposes none
-        if (!buf.isDirect() && !buf.hasArray()) buf = ByteBuffer.allocate(buf.remaining()).put(buf.duplicate()).flip();
+        buf = Buffers.forSendNow(op, buf); // a read-only heap buffer exposes no array: copied
         long deadline = timeoutMs < 0 ? Long.MAX_VALUE : 0; // read the clock when first needed, as recv does
         boolean dl = timeoutMs < 0;
         int fdn = fd.acquire(op);

@@ -273,7 +273,7 @@ public final class SocketPorts {
         public SocketPorts ports() { return ports; }
 
         private void ensureOpen() throws SocketException {
-            if (closed) throw new SocketException(OP, SocketException.Kind.CLOSED, 0, null, "input port is closed", null);
+            if (closed) throw SocketException.closed(OP, "input port is closed");
         }
 
         /**
@@ -291,7 +291,7 @@ public final class SocketPorts {
                 if (timeout >= 0) {
                     timeout = (deadline - System.nanoTime()) / 1_000_000L;
                     if (timeout <= 0)
-                        throw new SocketException("socket-receive!", SocketException.Kind.TIMEOUT, 0, null, "recv operation timed out", null);
+                        throw SocketException.timeout("socket-receive!", "recv", ports.config.receiveTimeoutMs, null);
                 }
             }
         }
@@ -400,7 +400,7 @@ public final class SocketPorts {
         public synchronized int buffered() { return count; }
 
         private void ensureOpen() throws SocketException {
-            if (closed) throw new SocketException(OP, SocketException.Kind.CLOSED, 0, null, "output port is closed", null);
+            if (closed) throw SocketException.closed(OP, "output port is closed");
         }
 
         private void send(byte[] b, int start, int end) throws SocketException {

@@ -74,7 +74,7 @@ public final class Fd {
 
     /** The {@code :closed} error for this fd. */
     public SocketException closed(String op) {
-        return new SocketException(op, SocketException.Kind.CLOSED, Native.EBADF, null, "socket is closed", null);
+        return SocketException.closed(op);
     }
 
     @Override
