@@ -23,12 +23,13 @@ public final class FlowAccept extends FlowReader<Socket> {
     }
 
     @Override
-    long call(int fdn) {
+    public long call(int fdn) {
         return Native.SOCK_ATOMIC_FLAGS != 0 ? Native.LIBC.accept4(fdn, null, null, Native.SOCK_ATOMIC_FLAGS)
                                              : Native.LIBC.accept(fdn, null, null);
     }
 
-    @Override void discard(long fdn) { Native.LIBC.close((int) fdn); }
+    private static final java.util.function.LongConsumer CLOSE = fdn -> Native.LIBC.close((int) fdn);
+    @Override java.util.function.LongConsumer discarder() { return CLOSE; }
 
     @Override
     void ready(int ops) {

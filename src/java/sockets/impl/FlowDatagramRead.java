@@ -26,7 +26,7 @@ public final class FlowDatagramRead extends FlowReader<EventLoop.Datagram> {
     }
 
     @Override
-    long call(int fdn) {
+    public long call(int fdn) {
         sc.len.putInt(0, Scratch.ADDR_SIZE);
         return Native.LIBC.recvfrom(fdn, buf, maxChunk, 0, sc.addr, sc.len);
     }

@@ -20,7 +20,7 @@ public final class FlowStreamRead extends FlowReader<byte[]> {
         this.maxChunk = o.maxChunk();
     }
 
-    @Override long call(int fdn) { return Native.LIBC.recv(fdn, buf, maxChunk, 0); }
+    @Override public long call(int fdn) { return Native.LIBC.recv(fdn, buf, maxChunk, 0); }
 
     @Override
     void ready(int ops) {

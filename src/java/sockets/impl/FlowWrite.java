@@ -59,18 +59,22 @@ public final class FlowWrite extends LoopFlow {
     }
 
     /**
-     * The buffer as it will be sent: a duplicate (the caller's position and limit stay), or, for
-     * a heap buffer that exposes no array (read-only), a copy, since native calls can only
-     * take arrays and direct memory.
+     * The buffer as it will be sent ({@link Buffers#forSend}, the blocking API's preparation):
+     * a duplicate (the caller's position and limit stay), or, for a heap buffer that exposes no
+     * array (read-only), a copy, since native calls only take arrays and direct memory.
      */
     static ByteBuffer prepare(ByteBuffer buf) {
         if (buf == null) throw new IllegalArgumentException("buffer is required");
-        if (buf.isDirect() || buf.hasArray()) return buf.duplicate();
-        return ByteBuffer.allocate(buf.remaining()).put(buf.duplicate()).flip();
+        try {
+            ByteBuffer b = Buffers.forSend("socket-send", buf);
+            return b == buf ? b.duplicate() : b;
+        } catch (SocketException e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
+        }
     }
 
     @Override
-    long call(int fdn) {
+    public long call(int fdn) {
         int len = datagram ? cur.remaining() : Math.min(cur.remaining(), CHUNK);
         return Native.LIBC.send(fdn, cur, len, Native.MSG_NOSIGNAL);
     }

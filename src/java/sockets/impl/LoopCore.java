@@ -49,7 +49,7 @@ public final class LoopCore {
             LoopConnectAny.Next.class, LoopAddresses.class, Run.class, LoopPoller.class, LoopEpoll.class, LoopPoll.class,
             LoopWaker.class, LoopNative.class, Scratch.class, SockAddrCodec.class, Fd.class, Native.class,
             SocketException.class, SocketException.Kind.class, EventLoop.State.class, EventLoop.Datagram.class,
-            sockets.SockAddr.class, sockets.Socket.class};
+            Io.class, Buffers.class, Syscall.class, sockets.SockAddr.class, sockets.Socket.class};
         for (Class<?> c : classes) {
             try { Class.forName(c.getName(), true, c.getClassLoader()); }
             catch (ClassNotFoundException e) { throw new ExceptionInInitializerError(e); }

@@ -2,6 +2,7 @@ package sockets.impl;
 
 import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.LongConsumer;
 import sockets.EventLoop;
 import sockets.Socket;
 import sockets.SocketException;
@@ -13,7 +14,7 @@ import sockets.SocketException;
  * flow is a subclass that owns its readiness handling ({@link #ready}), its timers
  * ({@link #sweep}) and its callbacks ({@link #ended}, {@link #failed}).
  */
-public abstract class LoopFlow extends LoopTask implements EventLoop.Flow {
+public abstract class LoopFlow extends LoopTask implements EventLoop.Flow, Syscall {
     final LoopCore loop;
     final String op;
     final long timeoutMs;
@@ -119,34 +120,22 @@ public abstract class LoopFlow extends LoopTask implements EventLoop.Flow {
     // ---------------------------------------------------------------- the one syscall path
 
     /** What {@link #attempt} returns when the call would block. */
-    static final long WOULD_BLOCK = -1;
+    static final long WOULD_BLOCK = Io.WOULD_BLOCK;
 
-    /** This flow's system call on {@code fdn}: its result, or -1 with errno set. */
-    long call(int fdn) { throw new UnsupportedOperationException(); }
+    /** This flow's system call on {@code fdn} (see {@link Syscall}): its result, or -1 with errno set. */
+    @Override public long call(int fdn) { throw new UnsupportedOperationException(); }
 
-    /** Closes what a call returned but nobody will use (accept's fd when the listener closed meanwhile). */
-    void discard(long result) {}
+    /** What to do with a result nobody will use because the fd closed meanwhile (accept's new fd), or null. */
+    LongConsumer discarder() { return null; }
 
     /**
-     * The loop's one way to make a system call on a socket ({@link #call} on {@code fdn}, held
-     * acquired by the caller): retries EINTR; returns the result (>= 0) or {@link #WOULD_BLOCK}
-     * (EAGAIN); throws {@code :closed} when the socket was closed before or during the call
-     * (a close shuts the read side down, so a 0 then is the close, not an EOF), else the errno's
-     * error.
+     * The loop's one way to make a system call on a socket: {@link Io#attemptAcquired} of this
+     * flow's {@link #call} on {@code fdn} (held acquired by the caller): EINTR retried, the
+     * result (>= 0) or {@link #WOULD_BLOCK}; {@code :closed} when the socket was closed before
+     * or during the call, else the errno's error.
      */
     final long attempt(int fdn, String what) throws SocketException {
-        for (;;) {
-            long r = call(fdn);
-            int e = r < 0 ? Native.errno() : 0;
-            if (fd.isClosed()) {
-                if (r >= 0) discard(r);
-                throw fd.closed(op);
-            }
-            if (r >= 0) return r;
-            if (e == Native.EINTR) continue;
-            if (Native.wouldBlock(e)) return WOULD_BLOCK;
-            throw SocketException.errno(op, e, what, null);
-        }
+        return Io.attemptAcquired(fd, fdn, op, what, null, discarder(), this);
     }
 
     // ---------------------------------------------------------------- EventLoop.Flow
