@@ -139,7 +139,7 @@
                   _ (Thread/sleep 1000)
                   c1 (thread-cpu-ms nm) wall (quot (- (System/nanoTime) t0) 1000000)]
               (println (format "%s after shutdown: loop thread CPU %d ms in %d ms" label (- c1 c0) wall))
-              (is (< (- c1 c0) (quot wall 4)) "far below 50% of one CPU"))
+              (is (< (- c1 c0) (quot wall 20)) "far below 50% of one CPU (under 5%: an idle loop only sweeps)"))
             (is (contains? #{nil ::timeout} (take!! rc 100)) "the channel closed (EOF) or stays quiet")
             (run! #(.close ^Socket %) socks)))))))
 
