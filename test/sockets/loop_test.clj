@@ -241,3 +241,31 @@
     (is (= :accepted (:after-free d)) "the loop accepted once fds were freed")
     (is (= :running (:state d)))
     (is (zero? (:handler-errors d 1)) (str (:last-error d)))))
+
+(defn- black-hole
+  "[listener fillers]: a listener whose accept queue (backlog 0) is full, so a further connect
+  is never answered; nil when the kernel does not behave that way."
+  []
+  (let [l (doto (Socket/open AF_INET STREAM 0) (.bind (loopback 0)) (.listen 0))]
+    (loop [i 0 fillers []]
+      (let [c (Socket/open AF_INET STREAM 0)
+            r (try (.connect c (loopback (port l)) 300) :ok (catch SocketException e (kind e)))]
+        (cond (= r :timeout) [l fillers]
+              (and (= r :ok) (< i 8)) (recur (inc i) (conj fillers c))
+              :else (do (run! #(.closeQuietly ^Socket %) (conj fillers c l)) nil))))))
+
+(deftest happy-eyeballs-staggers-and-abandons-the-loser
+  (if-let [[^Socket hole fillers] (black-hole)]
+    (with-loop [lp "happy"]
+      (let [good (listener)
+            t0 (System/nanoTime)
+            s (take!! (sa/connect-ai-chan [(ai (port hole)) (ai (port good))]
+                                          {:loop lp :timeout-ms 10000 :happy-eyeballs {:delay-ms 200}}))
+            ms (quot (- (System/nanoTime) t0) 1000000)]
+        (is (instance? Socket s))
+        (is (= (port good) (some-> ^Socket s .peerAddress .port)))
+        (is (<= 200 ms 5000) (str ms " ms: the second attempt started after the stagger delay, long before the timeout"))
+        (is (wait-until 2000 #(zero? (.registrations lp))) "the unanswered attempt was abandoned and its socket closed")
+        (when (instance? Socket s) (.close ^Socket s))
+        (run! #(.close ^Socket %) (conj fillers hole good))))
+    (println "SKIP happy-eyeballs-staggers-and-abandons-the-loser: no black-hole listener on this kernel")))

@@ -63,8 +63,10 @@ public final class LoopAddresses {
         IPersistentMap extra = PersistentArrayMap.EMPTY
             .assoc(Keyword.intern(null, "tried"), PersistentVector.create(addrs))
             .assoc(Keyword.intern(null, "errors"), PersistentVector.create(msgs));
-        String msg = last.getMessage() + " (tried " + String.join(", ", addrs.stream().map(Object::toString).toArray(String[]::new)) + ")";
-        SocketException e = new SocketException(last.op(), last.kind(), last.errno(), last.address(), msg, extra);
+        StringBuilder msg = new StringBuilder(last.getMessage()).append(" (tried ");
+        for (int i = 0; i < addrs.size(); i++) msg.append(i == 0 ? "" : ", ").append(addrs.get(i));
+        msg.append(')');
+        SocketException e = new SocketException(last.op(), last.kind(), last.errno(), last.address(), msg.toString(), extra);
         e.initCause(last);
         return e;
     }
