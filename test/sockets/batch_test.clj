@@ -228,7 +228,7 @@
   "True when thread t waits in the library's poll loop under Datagrams."
   [^Thread t]
   (let [st (map (fn [^StackTraceElement e] [(.getClassName e) (.getMethodName e)]) (.getStackTrace t))]
-    (boolean (and (some #{["sockets.Socket" "await"]} st) (some #(= "sockets.Datagrams" (first %)) st)))))
+    (boolean (and (some #{["sockets.impl.Waiting" "await"]} st) (some #(= "sockets.Datagrams" (first %)) st)))))
 
 (defn- await-blocked! [^Thread t]
   (let [deadline (+ (System/currentTimeMillis) 5000)]

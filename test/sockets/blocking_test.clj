@@ -175,7 +175,7 @@
             pairs (vec (repeatedly n #(u/connected-pair l)))
             results (java.util.concurrent.ConcurrentLinkedQueue.)
             done (CountDownLatch. (inc n))
-            loop-regs #(.registrations (sockets.EventLoop/shared))]
+            parked #(sockets.impl.Parker/parked)]
         (try
           (is (every? (fn [[_ a]] (s/socket-blocking? a)) pairs))
           (doseq [[_ a] pairs]
@@ -189,11 +189,11 @@
                                 (fn [] (deliver acc (try (binding [s/*socket-accept-timeout* 30000] (s/socket-accept l))
                                                          (catch Throwable t t)))
                                   (.countDown done))))
-            (testing "all of them wait parked on the event loop, 2 carriers for 65 threads"
-              (is (loop [i 0] (cond (>= (loop-regs) (inc n)) true
+            (testing "all of them wait parked on the Parker, 2 carriers for 65 threads"
+              (is (loop [i 0] (cond (>= (parked) (inc n)) true
                                     (>= i 3000) false
                                     :else (do (Thread/sleep 10) (recur (inc i)))))
-                  (str (loop-regs) " of " (inc n) " parked")))
+                  (str (parked) " of " (inc n) " parked")))
             (doseq [[c _] pairs] (s/socket-send c "vt"))
             (with-open [extra (s/socket :af/inet :sock/stream)]
               (s/socket-connect extra (s/socket-name l))
@@ -204,6 +204,6 @@
                 (when (instance? Socket a) (is (s/socket-blocking? a)) (s/socket-close a)))))
           (finally
             (doseq [[c a] pairs] (s/socket-close* c) (s/socket-close* a))
-            (is (async/stop-loop!) "the shared loop (its epoll and eventfd) goes away with the test")))))
+            (is (async/stop-loop!) "no loop is left running by the test")))))
     (do (println "SKIP virtual-threads-in-blocking-mode-do-not-hold-carriers: needs JDK 21+")
         (is (nil? @u/vt-factory)))))

@@ -243,7 +243,7 @@
 (defn- blocked-in-native?
   "True when thread t is waiting inside the library (in Socket's wait loop)."
   [^Thread t]
-  (boolean (some #(and (= "sockets.Socket" (.getClassName ^StackTraceElement %))
+  (boolean (some #(and (= "sockets.impl.Waiting" (.getClassName ^StackTraceElement %))
                        (#{"await" "backOff"} (.getMethodName ^StackTraceElement %)))
                  (.getStackTrace t))))
 

@@ -305,7 +305,7 @@
   (let [deadline (+ (System/nanoTime) (* T 1000000))]
     (loop []
       (cond
-        (some #(and (= "sockets.Socket" (.getClassName ^StackTraceElement %))
+        (some #(and (= "sockets.impl.Waiting" (.getClassName ^StackTraceElement %))
                     (= "await" (.getMethodName ^StackTraceElement %)))
               (.getStackTrace t)) true
         (> (System/nanoTime) deadline) false

@@ -7,6 +7,7 @@ import sockets.impl.Fd;
 import sockets.impl.MsgLib;
 import sockets.impl.Native;
 import sockets.impl.SockAddrCodec;
+import sockets.impl.Waiting;
 
 /**
  * Beyond the egg: many datagrams in one call. On Linux one recvmmsg(2) / sendmmsg(2) per call;
@@ -33,6 +34,14 @@ public final class Datagrams {
 
     /** Most datagrams in one call (Linux's UIO_MAXIOV, the kernel's own cap). */
     public static final int MAX = Batch.MAX;
+
+    /**
+     * The most bytes of heap buffers one call may pass, 64 MiB: their bytes go through native
+     * memory of that size, so more is {@code :invalid} before anything is allocated (direct
+     * buffers are passed by address and not counted). Clojure's count * size cap of
+     * {@code socket-receive-many} should be this too.
+     */
+    public static final int MAX_BYTES = 64 << 20;
 
     /** MSG_DONTWAIT (0 where absent: every fd is non-blocking there): calls that must not wait in the kernel pass it. */
     private static final int DONTWAIT = Native.NO_WAIT;
@@ -74,38 +83,20 @@ public final class Datagrams {
         checkFlags(op, flags, RECEIVE_FLAGS);
         Batch b = Batch.get();
         ByteBuffer data = prepare(op, b, bufs);
-        long deadline = Socket.deadline(timeoutMs);
         boolean named = froms != null;
         if (named) for (int i = 0; i < n; i++) b.name(i, Batch.NAME_SIZE);
         Fd owner = s.fd();
         int fdn = owner.acquire(op);
         try {
-            int fl = flags | DONTWAIT;
-            int waits = 0;
             // a socket in blocking mode waits inside recvmmsg for the first datagram (one system
-            // call per wait instead of three), in the slices Socket.armSlice sets
-            boolean inKernel = Batch.useMmsg() && Batch.MSG_WAITFORONE != 0 && s.isBlocking() && (flags & DONTWAIT) == 0;
-            for (;;) {
+            // call per wait instead of three), in the slices of its waiting path (MSG_WAITFORONE)
+            int k = (int) s.waiting().run(fdn, Waiting.RECV_MANY, op, timeoutMs, (flags & DONTWAIT) != 0, null, null, (f, nw) -> {
                 for (int i = 0; i < n; i++) b.reset(i, named);
-                long slice = 0, t0 = 0;
-                int f = fl;
-                if (inKernel) {
-                    t0 = System.nanoTime();
-                    slice = s.armSlice(fdn, true, deadline, t0, op);
-                    if (slice > 0) f = flags | Batch.MSG_WAITFORONE;
-                }
-                int k = Batch.useMmsg() ? Native.LIBC.recvmmsg(fdn, b.vec(), n, f, null) : oneByOne(fdn, b, n, f, true);
-                int e = k < 0 ? Native.errno() : 0;
-                if (owner.isClosed()) throw owner.closed(op); // a close overlapped the call (it shut the socket down to wake us)
-                if (k > 0) {
-                    collect(b, bufs, data, k, counts, froms, msgFlags);
-                    return k;
-                }
-                if (k < 0 && e == Native.EINTR) continue;
-                if (k < 0 && !Native.wouldBlock(e)) throw SocketException.errno(op, e, "cannot read from socket", null);
-                if (slice > 0) { waits = s.sliceSpent(t0, slice, waits, deadline, op, "recv"); continue; }
-                Socket.await(owner, fdn, Native.POLLIN, deadline, op, "recv", waits++);
-            }
+                int fl = nw == 0 && Waiting.RECV_MANY.kernelWait ? flags | Batch.MSG_WAITFORONE : flags | DONTWAIT;
+                return Batch.useMmsg() ? Native.LIBC.recvmmsg(f, b.vec(), n, fl, null) : oneByOne(f, b, n, fl, true);
+            });
+            collect(b, bufs, data, k, counts, froms, msgFlags);
+            return k;
         } finally { owner.release(); }
     }
 
@@ -131,7 +122,6 @@ public final class Datagrams {
         if (n == 0) return 0;
         Batch b = Batch.get();
         ByteBuffer data = prepare(op, b, bufs);
-        long deadline = Socket.deadline(timeoutMs);
         if (data != null) {
             int off = 0;
             for (ByteBuffer x : bufs) {
@@ -149,17 +139,9 @@ public final class Datagrams {
         int fdn = owner.acquire(op);
         try {
             int fl = flags | DONTWAIT | Native.MSG_NOSIGNAL;
-            int waits = 0;
-            for (;;) {
-                int k = Batch.useMmsg() ? Native.LIBC.sendmmsg(fdn, b.vec(), n, fl) : oneByOne(fdn, b, n, fl, false);
-                int e = k < 0 ? Native.errno() : 0;
-                if (owner.isClosed()) throw owner.closed(op);
-                if (k > 0) return k;
-                if (k < 0 && e == Native.EINTR) continue;
-                if (k < 0 && !Native.wouldBlock(e))
-                    throw SocketException.errno(op, e, "cannot send to socket", tos == null ? null : tos[0]);
-                Socket.await(owner, fdn, Native.POLLOUT, deadline, op, "send", waits++);
-            }
+            return (int) s.waiting().run(fdn, Waiting.SEND_MANY, op, timeoutMs, (flags & DONTWAIT) != 0,
+                                         tos == null ? null : tos[0], null,
+                                         (f, nw) -> Batch.useMmsg() ? Native.LIBC.sendmmsg(f, b.vec(), n, fl) : oneByOne(f, b, n, fl, false));
         } finally { owner.release(); }
     }
 
@@ -190,7 +172,7 @@ public final class Datagrams {
     private static ByteBuffer prepare(String op, Batch b, ByteBuffer[] bufs) throws SocketException {
         long heap = 0;
         for (ByteBuffer x : bufs) if (!x.isDirect()) heap += x.remaining();
-        if (heap > Integer.MAX_VALUE - 8) throw SocketException.invalid(op, "at most 2 GiB of heap buffers per call");
+        if (heap > MAX_BYTES) throw SocketException.invalid(op, "at most " + MAX_BYTES + " bytes of heap buffers per call (Datagrams.MAX_BYTES), not " + heap);
         b.ensure(bufs.length);
         ByteBuffer data = heap > 0 ? b.data(heap) : null;
         point(b, bufs, data);

@@ -15,6 +15,7 @@ import sockets.impl.MsgLib;
 import sockets.impl.Native;
 import sockets.impl.Scratch;
 import sockets.impl.SockAddrCodec;
+import sockets.impl.Waiting;
 
 /**
  * Beyond the egg: socket pairs, adopting fds, peer credentials, and sendmsg/recvmsg with
@@ -163,6 +164,15 @@ public final class Messages {
         }
     }
 
+    /**
+     * The most data bytes one message may carry, 64 MiB: send and receive copy a message
+     * through native memory of its size, so a larger one is {@code :invalid} before anything
+     * is allocated. (Clojure's receive size is capped with it too.)
+     */
+    public static final int MAX_DATA = 64 << 20;
+    /** The largest control (ancillary) buffer, 1 MiB, for sends and receives. */
+    public static final int MAX_CONTROL = 1 << 20;
+
     private static long total(String op, ByteBuffer[] bufs) throws SocketException {
         if (bufs == null) throw SocketException.invalid(op, "buffers are required");
         long t = 0;
@@ -170,7 +180,7 @@ public final class Messages {
             if (b == null) throw SocketException.invalid(op, "buffer is required");
             t += b.remaining();
         }
-        if (t > Integer.MAX_VALUE) throw SocketException.invalid(op, "at most 2 GiB per message");
+        if (t > MAX_DATA) throw SocketException.invalid(op, "a message may carry at most " + MAX_DATA + " bytes (Messages.MAX_DATA), not " + t);
         return t;
     }
 
@@ -206,7 +216,7 @@ public final class Messages {
             if (c == null || c.data == null) throw SocketException.invalid(op, "control message needs data");
             clen += MsgLib.cmsgSpace(c.data.length);
         }
-        if (clen > 1 << 20) throw SocketException.invalid(op, "control messages take more than 1 MiB");
+        if (clen > MAX_CONTROL) throw SocketException.invalid(op, "control messages take more than " + MAX_CONTROL + " bytes (Messages.MAX_CONTROL)");
         Pointer data = Memory.allocateDirect(MsgLib.RUNTIME, Math.max(1, n), false);
         long off = 0;
         for (ByteBuffer b : bufs) {
@@ -246,21 +256,12 @@ public final class Messages {
         m.control.set(control);
         m.controllen.set(clen);
         m.flags.set(0);
-        long deadline = Socket.deadline(timeoutMs);
         Fd owner = s.fd();
         int fdn = owner.acquire(op);
         try {
-            // MSG_DONTWAIT: a socket in blocking mode must not wait in the kernel here (this waits in poll)
-            int fl = flags | Native.MSG_NOSIGNAL | Native.NO_WAIT;
-            for (;;) {
-                long r = MsgLib.LIB.sendmsg(fdn, mp, fl);
-                int e = r < 0 ? Native.errno() : 0;
-                if (owner.isClosed()) throw owner.closed(op);
-                if (r >= 0) return r;
-                if (e == Native.EINTR) continue;
-                if (!Native.wouldBlock(e)) throw SocketException.errno(op, e, "cannot send message", to);
-                Socket.await(owner, fdn, Native.POLLOUT, deadline, op, "sendmsg");
-            }
+            int fl = flags | Native.MSG_NOSIGNAL;
+            return s.waiting().run(fdn, Waiting.SENDMSG, op, timeoutMs, (flags & Native.NO_WAIT) != 0, to, null,
+                                   (f, nw) -> MsgLib.LIB.sendmsg(f, mp, fl | nw));
         } finally { owner.release(); }
     }
 
@@ -275,7 +276,8 @@ public final class Messages {
         String op = "socket-receive-message";
         long n = total(op, bufs);
         for (ByteBuffer b : bufs) if (b.isReadOnly()) throw SocketException.invalid(op, "cannot receive into a read-only buffer");
-        if (controlSize < 0 || controlSize > 1 << 20) throw SocketException.invalid(op, "control buffer size must be 0 to 1 MiB, not " + controlSize);
+        if (controlSize < 0 || controlSize > MAX_CONTROL)
+            throw SocketException.invalid(op, "control buffer size must be 0 to " + MAX_CONTROL + " (Messages.MAX_CONTROL), not " + controlSize);
         Pointer data = Memory.allocateDirect(MsgLib.RUNTIME, Math.max(1, n), false);
         Pointer control = controlSize == 0 ? null : Memory.allocateDirect(MsgLib.RUNTIME, controlSize, true);
         Pointer name = Memory.allocateDirect(MsgLib.RUNTIME, Scratch.ADDR_SIZE, true);
@@ -283,12 +285,11 @@ public final class Messages {
         Pointer mp = Memory.allocateDirect(MsgLib.RUNTIME, MsgLib.MSGHDR_SIZE, true);
         m.useMemory(mp);
         Pointer iov = iovecs(bufs, data);
-        long deadline = Socket.deadline(timeoutMs);
         Fd owner = s.fd();
         int fdn = owner.acquire(op);
         try {
-            int fl = flags | MsgLib.MSG_CMSG_CLOEXEC | Native.NO_WAIT;
-            for (;;) {
+            int fl = flags | MsgLib.MSG_CMSG_CLOEXEC;
+            long r = s.waiting().run(fdn, Waiting.RECVMSG, op, timeoutMs, (flags & Native.NO_WAIT) != 0, null, null, (f, nw) -> {
                 m.name.set(name);
                 m.namelen.set(Scratch.ADDR_SIZE);
                 m.iov.set(iov);
@@ -296,46 +297,48 @@ public final class Messages {
                 m.control.set(control);
                 m.controllen.set(controlSize);
                 m.flags.set(0);
-                long r = MsgLib.LIB.recvmsg(fdn, mp, fl);
-                int e = r < 0 ? Native.errno() : 0;
-                if (r >= 0) {
-                    int mflags = m.flags.get();
-                    List<Control> cs = new ArrayList<>();
-                    List<Integer> fds = new ArrayList<>();
-                    parse(control, m.controllen.longValue(), cs, fds);
-                    boolean ctrunc = MSG_CTRUNC > 0 && (mflags & MSG_CTRUNC) != 0;
-                    if (ctrunc || owner.isClosed()) {
-                        for (int f : fds) Native.LIBC.close(f);
-                        cs.removeIf(c -> c.level == Native.SOL_SOCKET && c.type == MsgLib.SCM_RIGHTS);
-                        if (owner.isClosed()) throw owner.closed(op);
-                    } else if (MsgLib.MSG_CMSG_CLOEXEC == 0) {
-                        for (int f : fds) {
-                            int fdfl = Native.LIBC.fcntl(f, Native.F_GETFD, 0);
-                            if (fdfl >= 0) Native.LIBC.fcntl(f, Native.F_SETFD, fdfl | Native.FD_CLOEXEC);
-                        }
-                    }
-                    int namelen = (int) m.namelen.get();
-                    SockAddr from = namelen > 0 ? SockAddrCodec.decode(name, namelen) : null;
-                    long got = Math.min(r, n);
-                    long off = 0;
-                    for (ByteBuffer b : bufs) {
-                        if (off >= got) break;
-                        int k = (int) Math.min(b.remaining(), got - off);
-                        byte[] tmp = new byte[k];
-                        data.get(off, tmp, 0, k);
-                        b.duplicate().put(tmp);
-                        off += k;
-                    }
-                    int[] closed = new int[0];
-                    if (ctrunc) { closed = new int[fds.size()]; for (int i = 0; i < closed.length; i++) closed[i] = fds.get(i); }
-                    return new Message(r, from, mflags, cs, closed);
+                long k = MsgLib.LIB.recvmsg(f, mp, fl | nw);
+                // fds that arrived with a message the close makes us drop must not leak
+                if (k >= 0 && owner.isClosed()) closeReceivedFds(control, m.controllen.longValue());
+                return k;
+            });
+            int mflags = m.flags.get();
+            List<Control> cs = new ArrayList<>();
+            List<Integer> fds = new ArrayList<>();
+            parse(control, m.controllen.longValue(), cs, fds);
+            boolean ctrunc = MSG_CTRUNC > 0 && (mflags & MSG_CTRUNC) != 0;
+            if (ctrunc) {
+                for (int f : fds) Native.LIBC.close(f);
+                cs.removeIf(c -> c.level == Native.SOL_SOCKET && c.type == MsgLib.SCM_RIGHTS);
+            } else if (MsgLib.MSG_CMSG_CLOEXEC == 0) {
+                for (int f : fds) {
+                    int fdfl = Native.LIBC.fcntl(f, Native.F_GETFD, 0);
+                    if (fdfl >= 0) Native.LIBC.fcntl(f, Native.F_SETFD, fdfl | Native.FD_CLOEXEC);
                 }
-                if (owner.isClosed()) throw owner.closed(op);
-                if (e == Native.EINTR) continue;
-                if (!Native.wouldBlock(e)) throw SocketException.errno(op, e, "cannot receive message", null);
-                Socket.await(owner, fdn, Native.POLLIN, deadline, op, "recvmsg");
             }
+            int namelen = (int) m.namelen.get();
+            SockAddr from = namelen > 0 ? SockAddrCodec.decode(name, namelen) : null;
+            long got = Math.min(r, n);
+            long off = 0;
+            for (ByteBuffer b : bufs) {
+                if (off >= got) break;
+                int k = (int) Math.min(b.remaining(), got - off);
+                byte[] tmp = new byte[k];
+                data.get(off, tmp, 0, k);
+                b.duplicate().put(tmp);
+                off += k;
+            }
+            int[] closed = new int[0];
+            if (ctrunc) { closed = new int[fds.size()]; for (int i = 0; i < closed.length; i++) closed[i] = fds.get(i); }
+            return new Message(r, from, mflags, cs, closed);
         } finally { owner.release(); }
+    }
+
+    /** Closes the fds of the SCM_RIGHTS messages in a received control buffer. */
+    private static void closeReceivedFds(Pointer control, long len) {
+        List<Integer> fds = new ArrayList<>();
+        parse(control, len, new ArrayList<>(), fds);
+        for (int f : fds) Native.LIBC.close(f);
     }
 
     /** Walks the control buffer (CMSG_FIRSTHDR/CMSG_NXTHDR), bounds-checked against {@code len}. */

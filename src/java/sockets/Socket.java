@@ -4,21 +4,24 @@ import java.io.Closeable;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
-import jnr.ffi.Pointer;
 import sockets.impl.Buffers;
 import sockets.impl.Fd;
 import sockets.impl.Native;
-import sockets.impl.OptionValues;
 import sockets.impl.Scratch;
+import sockets.impl.Waiting;
 import sockets.impl.SockAddrCodec;
 
 /**
  * A BSD socket (the egg's {@code socket} record): an owned file descriptor with its family,
  * type and protocol (platform integers). Every socket is non-blocking and close-on-exec;
  * blocking methods try the call first and wait with poll(2) only when it would block,
- * retrying on EINTR, up to a deadline for the whole call.
+ * retrying on EINTR, up to a deadline for the whole call (all of it in one place,
+ * {@link Waiting}). A caller's MSG_DONTWAIT means "do not wait": a call that would block then
+ * fails at once with {@code :would-block} (errno EAGAIN). A virtual thread that waits parks
+ * ({@link sockets.impl.Parker}) and leaves its carrier free.
  *
- * <p>Timeouts are in milliseconds; a negative timeout waits forever. Closing a socket that
+ * <p>Timeouts are in milliseconds; a negative timeout waits forever, and so does any timeout
+ * longer than {@link Waiting#FOREVER_MS} (about 146 years), up to {@link Long#MAX_VALUE}. Closing a socket that
  * other threads are blocked on wakes them (within {@link #WAKE_MS} ms) with a
  * {@link SocketException} of kind {@code :closed}; the fd number is only released once no call
  * is inside it. Interrupting a blocked thread makes it throw {@code :interrupted} (within
@@ -29,34 +32,18 @@ import sockets.impl.SockAddrCodec;
  * <p>Use it with try-with-resources: {@code try (Socket s = Socket.open(...)) { ... }}.
  */
 public final class Socket implements Closeable {
-    /** How often a blocked call looks for a close or an interrupt, in milliseconds. */
-    public static final int WAKE_MS = 50;
+    /** How often a blocked call looks for a close or an interrupt, in milliseconds ({@link Waiting#WAKE_MS}). */
+    public static final int WAKE_MS = Waiting.WAKE_MS;
 
     private final Fd fd;
     private final int family, type, protocol;
-    /**
-     * A hint: the last receive on this socket had to wait. The next one then waits for data
-     * first (poll, then recv: two syscalls) instead of trying first (recv, poll, recv: three),
-     * which is what a request/response exchange does every time. Racy by design; a wrong guess
-     * costs one poll that returns at once.
-     */
-    private boolean recvWaited;
-    /** Blocking mode (see {@link #setBlocking}): the fd lacks O_NONBLOCK and calls wait in the kernel. */
-    private volatile boolean blocking;
-    /** What SO_RCVTIMEO / SO_SNDTIMEO hold on the fd, in microseconds (-1: not known). */
-    private volatile long rcvSliceUs = -1, sndSliceUs = -1;
-    /** {@link #timeoutWrites} when the slices above were set. */
-    private volatile int sliceEpoch;
-    /**
-     * Counts setsockopt calls of SO_RCVTIMEO/SO_SNDTIMEO made through the option setters, on
-     * any fd: when it moves, every socket in blocking mode sets its slice again before its next
-     * wait, so a user's value never stands in for the slice.
-     */
-    private static volatile int timeoutWrites;
+    /** The waiting path of this socket's blocking calls (and its blocking-mode state). */
+    private final Waiting waiting;
 
     /** Adopts an already-open fd (it must be non-blocking and close-on-exec). */
     Socket(int fdNumber, int family, int type, int protocol) {
         this.fd = new Fd(fdNumber);
+        this.waiting = new Waiting(fd);
         this.family = family; this.type = type; this.protocol = protocol;
     }
 
@@ -131,90 +118,17 @@ public final class Socket implements Closeable {
 
     // ---------------------------------------------------------------- waiting
 
-    /** A deadline in System.nanoTime terms for a timeout in ms (negative: none). */
-    public static long deadline(long timeoutMs) {
-        return timeoutMs < 0 ? Long.MAX_VALUE : deadline(timeoutMs, System.nanoTime());
-    }
+    /**
+     * A deadline in System.nanoTime terms for a timeout in ms: {@link Long#MAX_VALUE} (none)
+     * when negative or longer than {@link Waiting#FOREVER_MS}; never overflows.
+     */
+    public static long deadline(long timeoutMs) { return Waiting.deadline(timeoutMs); }
 
     /** {@link #deadline(long)} counted from {@code now}, a System.nanoTime the caller already read. */
-    static long deadline(long timeoutMs, long now) {
-        return timeoutMs < 0 ? Long.MAX_VALUE : now + timeoutMs * 1_000_000L;
-    }
+    static long deadline(long timeoutMs, long now) { return Waiting.deadline(timeoutMs, now); }
 
-    /**
-     * Waits until the fd (already acquired) is ready for {@code events}, or the deadline passes,
-     * or the socket is closed, or the thread is interrupted. Returns revents.
-     */
-    static int await(Fd owner, int fdn, short events, long deadline, String op, String what) throws SocketException {
-        return await(owner, fdn, events, deadline, op, what, 0);
-    }
-
-    /** Spurious wakeups (poll ready, call still would block) tolerated before {@link #await} backs off. */
-    static final int SPURIOUS_FREE = 2;
-
-    /**
-     * {@link #await(Fd, int, short, long, String, String)} for the {@code spurious}-th time in one
-     * call: every earlier wait of this call said ready, yet the call would still block. Linux
-     * does that, for example, on a datagram socket after shutdown(SHUT_RD): POLLIN forever while
-     * recv says EAGAIN. After {@link #SPURIOUS_FREE} such wakeups this sleeps first, 1, 2, 4 ...
-     * ms up to {@link #WAKE_MS} (never past the deadline; a close or an interrupt still ends the
-     * wait), so the thread does not spin on the CPU until its deadline.
-     */
-    static int await(Fd owner, int fdn, short events, long deadline, String op, String what, int spurious) throws SocketException {
-        if (spurious >= SPURIOUS_FREE) backOff(owner, deadline, op, what, spurious - SPURIOUS_FREE);
-        if (EventLoop.onVirtualThread()) {
-            // park on the shared event loop instead of pinning the carrier in a native poll
-            int r = EventLoop.shared().awaitFd(owner, fdn, events, deadline, op, what);
-            if (r >= 0) return r;
-        }
-        Scratch sc = Scratch.get();
-        Pointer pfd = sc.pollfd;
-        for (;;) {
-            if (owner.isClosed()) throw owner.closed(op);
-            if (Thread.currentThread().isInterrupted())
-                throw new SocketException(op, SocketException.Kind.INTERRUPTED, 0, null, what + " interrupted", null);
-            long slice;
-            if (deadline == Long.MAX_VALUE) slice = WAKE_MS;
-            else {
-                long left = deadline - System.nanoTime();
-                if (left <= 0) throw new SocketException(op, SocketException.Kind.TIMEOUT, 0, null, what + " operation timed out", null);
-                slice = Math.min(WAKE_MS, (left + 999_999) / 1_000_000);
-            }
-            pfd.putInt(0, fdn);
-            pfd.putShort(4, events);
-            pfd.putShort(6, (short) 0);
-            int rc = Native.LIBC.poll(pfd, 1, (int) slice);
-            if (rc > 0) return pfd.getShort(6);
-            if (rc < 0) {
-                int e = Native.errno();
-                if (e != Native.EINTR) throw SocketException.errno(op, e, "poll failed", null);
-            }
-        }
-    }
-
-    /** Sleeps 2^n ms (at most WAKE_MS, never past the deadline), ending early on a close or an interrupt. */
-    private static void backOff(Fd owner, long deadline, String op, String what, int n) throws SocketException {
-        long ms = n >= 6 ? WAKE_MS : Math.min(WAKE_MS, 1L << n);
-        if (deadline != Long.MAX_VALUE) ms = Math.min(ms, Math.max(0, (deadline - System.nanoTime()) / 1_000_000L));
-        check(owner, deadline, op, what);
-        if (ms > 0) {
-            try { Thread.sleep(ms); }
-            catch (InterruptedException ie) {
-                Thread.currentThread().interrupt();
-                throw new SocketException(op, SocketException.Kind.INTERRUPTED, 0, null, what + " interrupted", null);
-            }
-        }
-        check(owner, deadline, op, what);
-    }
-
-    /** Throws when the fd is closed, the thread interrupted or the deadline passed. */
-    private static void check(Fd owner, long deadline, String op, String what) throws SocketException {
-        if (owner.isClosed()) throw owner.closed(op);
-        if (Thread.currentThread().isInterrupted())
-            throw new SocketException(op, SocketException.Kind.INTERRUPTED, 0, null, what + " interrupted", null);
-        if (deadline != Long.MAX_VALUE && deadline - System.nanoTime() <= 0)
-            throw new SocketException(op, SocketException.Kind.TIMEOUT, 0, null, what + " operation timed out", null);
-    }
+    /** The waiting path of this socket's blocking calls (for Messages and Datagrams). */
+    Waiting waiting() { return waiting; }
 
     // ---------------------------------------------------------------- blocking mode
 
@@ -222,7 +136,7 @@ public final class Socket implements Closeable {
      * True when this socket is in blocking mode (see {@link #setBlocking}). Sockets are created
      * non-blocking, as in the egg.
      */
-    public boolean isBlocking() { return blocking; }
+    public boolean isBlocking() { return waiting.isBlocking(); }
 
     /**
      * Puts the fd in blocking mode (O_NONBLOCK cleared) or back in non-blocking mode; returns
@@ -237,9 +151,9 @@ public final class Socket implements Closeable {
      * once in blocking mode, where in non-blocking mode the receive waits until its timeout.
      * <p>In blocking mode this library owns SO_RCVTIMEO and SO_SNDTIMEO (set them and they are
      * overwritten); sockets accepted from a listener in blocking mode are in blocking mode too;
-     * on a virtual thread calls do not wait in the kernel (they park on the event loop as in
-     * non-blocking mode, except for an accept or connect, which may hold the carrier for one
-     * slice); registering the socket with an {@link EventLoop} channel puts it back in
+     * on a virtual thread calls do not wait in the kernel (they park on
+     * {@link sockets.impl.Parker} as in non-blocking mode, except for an accept or connect, which may hold the carrier for one
+     * slice); registering the socket with an {@code EventLoop} channel puts it back in
      * non-blocking mode for good (later calls with {@code true} return false). Linux only: elsewhere (where accept and connect may ignore the kernel
      * timeouts) this leaves the socket non-blocking and returns false.
      */
@@ -249,97 +163,29 @@ public final class Socket implements Closeable {
         int fdn = fd.acquire("set-socket-blocking!");
         try {
             synchronized (this) {
-                if (on == blocking) return on;
+                if (on == waiting.isBlocking()) return on;
                 int fl = Native.LIBC.fcntl(fdn, Native.F_GETFL, 0);
                 if (fl < 0 || Native.LIBC.fcntl(fdn, Native.F_SETFL, on ? fl & ~Native.O_NONBLOCK : fl | Native.O_NONBLOCK) < 0)
                     throw SocketException.errno("set-socket-blocking!", Native.errno(), "unable to change the socket's blocking mode", null);
-                blocking = on;
+                waiting.setBlocking(on);
                 return on;
             }
         } finally { fd.release(); }
     }
 
-    /** Set once an {@link EventLoop} channel flow has used this socket: it then stays non-blocking. */
+    /** Set once an {@code EventLoop} channel flow has used this socket: it then stays non-blocking. */
     private volatile boolean onLoop;
 
-    /** For {@link EventLoop}: puts the socket in non-blocking mode for good. */
+    /** For {@code EventLoop}: puts the socket in non-blocking mode for good. */
     void leaveBlockingForLoop() throws SocketException {
         onLoop = true;
-        if (blocking) setBlocking(false);
-    }
-
-    /**
-     * In blocking mode, before a call that may wait in the kernel: makes SO_RCVTIMEO (for
-     * {@code rcv}) or SO_SNDTIMEO hold the wait this call may spend there, the smaller of
-     * {@link #WAKE_MS} and what is left before the deadline, rounded up to a millisecond (so
-     * the option is only rewritten when that changes). Returns the slice in nanoseconds when
-     * the call may wait, 0 when it must not (no time left, or a virtual thread): then send and
-     * receive pass MSG_DONTWAIT and wait as in non-blocking mode.
-     */
-    long armSlice(int fdn, boolean rcv, long deadline, long now, String op) throws SocketException {
-        if (EventLoop.onVirtualThread()) return 0;
-        long ms = WAKE_MS;
-        if (deadline != Long.MAX_VALUE) {
-            long left = deadline - now;
-            if (left <= 0) return 0;
-            ms = Math.min(ms, (left + 999_999) / 1_000_000);
-        }
-        setSlice(fdn, rcv, ms * 1000, op);
-        return ms * 1_000_000L;
-    }
-
-    /**
-     * After a call in blocking mode said EAGAIN: the kernel waited (up to) one slice. Throws on
-     * a close, an interrupt or the deadline. A call that gave up in less than half its slice did
-     * not really wait (a datagram socket shut down for reading does that): after
-     * {@link #SPURIOUS_FREE} of those in a row this backs off as {@link #await} does, so the
-     * thread does not spin. Returns the new count of such early returns.
-     */
-    int sliceSpent(long t0, long sliceNs, int early, long deadline, String op, String what) throws SocketException {
-        early = System.nanoTime() - t0 < sliceNs / 2 ? early + 1 : 0;
-        if (early > SPURIOUS_FREE) backOff(fd, deadline, op, what, early - 1 - SPURIOUS_FREE);
-        check(fd, deadline, op, what);
-        return early;
-    }
-
-    /** Sets SO_RCVTIMEO or SO_SNDTIMEO to {@code us} microseconds unless it holds that already. */
-    private void setSlice(int fdn, boolean rcv, long us, String op) throws SocketException {
-        int epoch = timeoutWrites;
-        if (epoch != sliceEpoch) { rcvSliceUs = sndSliceUs = -1; sliceEpoch = epoch; }
-        if ((rcv ? rcvSliceUs : sndSliceUs) == us) return;
-        byte[] tv = OptionValues.timeval(us);
-        Scratch sc = Scratch.get();
-        sc.opt.put(0, tv, 0, tv.length);
-        if (Native.LIBC.setsockopt(fdn, Native.SOL_SOCKET, rcv ? Native.SO_RCVTIMEO : Native.SO_SNDTIMEO, sc.opt, tv.length) < 0)
-            throw SocketException.errno(op, Native.errno(), "cannot set the socket's wait slice", null);
-        if (rcv) rcvSliceUs = us; else sndSliceUs = us;
-    }
-
-    /**
-     * Waits for {@code events} before the first try of a call that is expected to block (see
-     * {@link #recvWaited}). A timeout here is not final: the caller still tries once, so a
-     * call with data already queued never times out.
-     */
-    private void preWait(int fdn, short events, long deadline, String op, String what) throws SocketException {
-        try { await(fd, fdn, events, deadline, op, what, 0); }
-        catch (SocketException ex) { if (ex.kind() != SocketException.Kind.TIMEOUT) throw ex; }
+        if (waiting.isBlocking()) setBlocking(false);
     }
 
     /** True when a poll with no wait reports {@code events} (or an error/hangup). */
     private boolean ready(String op, short events) throws SocketException {
         int fdn = fd.acquire(op);
-        try {
-            Pointer pfd = Scratch.get().pollfd;
-            for (;;) {
-                pfd.putInt(0, fdn);
-                pfd.putShort(4, events);
-                pfd.putShort(6, (short) 0);
-                int rc = Native.LIBC.poll(pfd, 1, 0);
-                if (rc >= 0) return rc > 0;
-                int e = Native.errno();
-                if (e != Native.EINTR) throw SocketException.errno(op, e, "poll failed", null);
-            }
-        } finally { fd.release(); }
+        try { return Waiting.ready(fdn, events, op); } finally { fd.release(); }
     }
 
     // ---------------------------------------------------------------- connection
@@ -374,44 +220,34 @@ public final class Socket implements Closeable {
      * thread was interrupted), {@code :closed}, or {@code :fatal}.
      */
     public void connect(SockAddr addr, long timeoutMs) throws SocketException {
-        if (addr == null) throw SocketException.invalid("socket-connect", "address is required");
+        String op = "socket-connect";
+        if (addr == null) throw SocketException.invalid(op, "address is required");
         long deadline = deadline(timeoutMs);
-        int fdn = fd.acquire("socket-connect");
+        int fdn = fd.acquire(op);
         boolean ok = false;
         try {
             Scratch sc = Scratch.get();
             int len = addr.encode(sc.addr);
             // blocking mode: the kernel waits one slice, then says EINPROGRESS and goes on connecting
-            if (blocking && armSlice(fdn, false, deadline, System.nanoTime(), "socket-connect") == 0) setSlice(fdn, false, 1, "socket-connect");
+            if (waiting.isBlocking() && waiting.armSlice(fdn, false, deadline, System.nanoTime(), op) == 0) waiting.setSlice(fdn, false, 1, op);
             int rc = Native.LIBC.connect(fdn, sc.addr, len);
             int e = rc < 0 ? Native.errno() : 0;
-            if (fd.isClosed()) throw fd.closed("socket-connect");
+            if (fd.isClosed()) throw fd.closed(op);
             if (rc == 0) { ok = true; return; }
             if (e == Native.EINPROGRESS || e == Native.EINTR) {
-                int rev = await(fd, fdn, Native.POLLOUT, deadline, "socket-connect", "connect");
+                int rev = waiting.await(fdn, Native.POLLOUT, deadline, timeoutMs, op, "connect", addr, 0);
                 // writable with no error or hangup is connected; otherwise SO_ERROR says why not
                 int err = (rev & (Native.POLLERR | Native.POLLHUP)) == 0 && (rev & Native.POLLOUT) != 0 ? 0 : soError(fdn);
-                if (fd.isClosed()) throw fd.closed("socket-connect");
+                if (fd.isClosed()) throw fd.closed(op);
                 if (err == 0) { ok = true; return; }
-                throw SocketException.errno("socket-connect", err, "cannot initiate connection", addr);
+                throw SocketException.fromErrno(op, err, "cannot initiate connection", addr);
             }
-            if (Native.wouldBlock(e)) {
-                // unix stream sockets: the listener's backlog is full; retry until the deadline
-                for (int waits = 0;; waits++) {
-                    if (waits >= SPURIOUS_FREE) backOff(fd, deadline, "socket-connect", "connect", waits - SPURIOUS_FREE);
-                    await(fd, fdn, Native.POLLOUT, Math.min(deadline, System.nanoTime() + 10_000_000L), "socket-connect", "connect");
-                    if (Native.LIBC.connect(fdn, sc.addr, len) == 0) { ok = true; return; }
-                    e = Native.errno();
-                    if (!Native.wouldBlock(e) && e != Native.EINTR) break;
-                    if (System.nanoTime() - deadline > 0)
-                        throw new SocketException("socket-connect", SocketException.Kind.TIMEOUT, 0, addr.toString(), "connect operation timed out", null);
-                }
-            }
-            throw SocketException.errno("socket-connect", e, "cannot initiate connection", addr);
-        } catch (SocketException ex) {
-            if (ex.kind() == SocketException.Kind.TIMEOUT && ex.address() == null)
-                ex = new SocketException(ex.op(), ex.kind(), 0, addr.toString(), ex.getMessage(), null);
-            throw ex;
+            if (!Native.wouldBlock(e)) throw SocketException.fromErrno(op, e, "cannot initiate connection", addr);
+            // unix stream sockets: the listener's backlog is full; try again until the deadline
+            long left = Waiting.left(deadline);
+            long ms = left == Long.MAX_VALUE ? -1 : Math.max(0, left / 1_000_000L);
+            waiting.run(fdn, Waiting.CONNECT_RETRY, op, ms, false, addr, null, (n, nw) -> Native.LIBC.connect(n, sc.addr, len));
+            ok = true;
         } finally {
             if (!ok) fd.close(); // as in the egg, a failed connect closes the socket
             fd.release();
@@ -459,42 +295,29 @@ public final class Socket implements Closeable {
      * {@code timeoutMs}. The new socket has this socket's family, type and protocol.
      */
     public Socket accept(long timeoutMs) throws SocketException {
-        long deadline = deadline(timeoutMs);
-        int fdn = fd.acquire("socket-accept");
+        String op = "socket-accept";
+        int fdn = fd.acquire(op);
         try {
-            int waits = 0;
-            boolean blk = blocking; // accepted sockets take the listener's mode
+            boolean blk = waiting.isBlocking(); // accepted sockets take the listener's mode
             int flags = blk ? Native.SOCK_CLOEXEC : Native.SOCK_ATOMIC_FLAGS;
-            for (;;) {
-                long slice = 0, t0 = 0;
-                if (blk) {
-                    t0 = System.nanoTime();
-                    slice = armSlice(fdn, true, deadline, t0, "socket-accept");
-                    if (slice == 0) setSlice(fdn, true, 1, "socket-accept"); // must not wait: the kernel waits 1 us
+            int n = (int) waiting.run(fdn, Waiting.ACCEPT, op, timeoutMs, false, null, Socket::closeFd, (l, nw) -> {
+                for (;;) { // a connection that went away before it was accepted: take the next
+                    int r = Native.SOCK_ATOMIC_FLAGS != 0 ? Native.LIBC.accept4(l, null, null, flags) : Native.LIBC.accept(l, null, null);
+                    if (r >= 0) return r;
+                    int e = Native.errno();
+                    if (e != Native.ECONNABORTED && e != Native.EPROTO) return r;
                 }
-                int n = Native.SOCK_ATOMIC_FLAGS != 0
-                    ? Native.LIBC.accept4(fdn, null, null, flags)
-                    : Native.LIBC.accept(fdn, null, null);
-                int e = n < 0 ? Native.errno() : 0;
-                if (fd.isClosed()) {
-                    if (n >= 0) Native.LIBC.close(n);
-                    throw fd.closed("socket-accept");
-                }
-                if (n >= 0) {
-                    try {
-                        prepareFd("socket-accept", n, Native.SOCK_ATOMIC_FLAGS != 0);
-                    } catch (SocketException ex) { Native.LIBC.close(n); throw ex; }
-                    Socket s = new Socket(n, family, type, protocol);
-                    s.blocking = blk;
-                    return s;
-                }
-                if (e == Native.EINTR || e == Native.ECONNABORTED || e == Native.EPROTO) continue;
-                if (!Native.wouldBlock(e)) throw SocketException.errno("socket-accept", e, "could not accept from listener", null);
-                if (slice > 0) { waits = sliceSpent(t0, slice, waits, deadline, "socket-accept", "accept"); continue; }
-                await(fd, fdn, Native.POLLIN, deadline, "socket-accept", "accept", waits++);
-            }
+            });
+            try {
+                prepareFd(op, n, Native.SOCK_ATOMIC_FLAGS != 0);
+            } catch (SocketException ex) { Native.LIBC.close(n); throw ex; }
+            Socket s = new Socket(n, family, type, protocol);
+            s.waiting.setBlocking(blk);
+            return s;
         } finally { fd.release(); }
     }
+
+    private static void closeFd(long n) { Native.LIBC.close((int) n); }
 
     /** True when a connection is waiting to be accepted. */
     public boolean acceptReady() throws SocketException { return ready("socket-accept-ready?", Native.POLLIN); }
@@ -566,8 +389,11 @@ public final class Socket implements Closeable {
     }
 
     /**
-     * Receives into {@code buf[start, end)}; returns the count (0 at end of stream). Waits up to
-     * {@code timeoutMs} for data.
+     * Receives into {@code buf[start, end)}; returns the count of bytes stored (0 at end of
+     * stream), never more than {@code end - start}: with MSG_TRUNC a longer datagram's real
+     * length is only told by {@link #receiveCounted}. Waits up to {@code timeoutMs} for data
+     * (negative: forever); with MSG_DONTWAIT in {@code flags} it does not wait but fails with
+     * {@code :would-block}. A close from another thread wakes it with {@code :closed}.
      */
     public int receive(byte[] buf, int start, int end, int flags, long timeoutMs) throws SocketException {
         return receive(view("socket-receive!", buf, start, end), flags, timeoutMs);
@@ -575,76 +401,64 @@ public final class Socket implements Closeable {
 
     /**
      * Receives into the remaining bytes of {@code buf} (heap or direct) from its position; the
-     * buffer's position is not changed. Returns the count (0 at end of stream).
+     * buffer's position is not changed. Returns the count stored (0 at end of stream), at most
+     * {@code buf.remaining()}. Blocks as {@link #receive(byte[], int, int, int, long)}.
      */
     public int receive(ByteBuffer buf, int flags, long timeoutMs) throws SocketException {
-        return (int) recv("socket-receive!", buf, flags, timeoutMs, null);
+        return recv("socket-receive!", buf, flags, timeoutMs, false).count;
+    }
+
+    /**
+     * {@link #receive(ByteBuffer, int, long)} telling both counts: {@link Received#count} the
+     * bytes stored, {@link Received#length} what the kernel reported (with MSG_TRUNC in
+     * {@code flags}, a datagram's real length, which may exceed the buffer);
+     * {@link Received#from} is null. Blocks as {@link #receive(byte[], int, int, int, long)}.
+     */
+    public Received receiveCounted(ByteBuffer buf, int flags, long timeoutMs) throws SocketException {
+        return recv("socket-receive!", buf, flags, timeoutMs, false);
     }
 
     /**
      * Receives a datagram (or stream data) into {@code buf[start, end)}, returning the count and
-     * the sender's address (null on connected stream sockets).
+     * the sender's address (null on connected stream sockets). Blocks as
+     * {@link #receive(byte[], int, int, int, long)}.
      */
     public Received receiveFrom(byte[] buf, int start, int end, int flags, long timeoutMs) throws SocketException {
         return receiveFrom(view("socket-receive-from!", buf, start, end), flags, timeoutMs);
     }
 
-    /** Like {@link #receiveFrom(byte[], int, int, int, long)} for a ByteBuffer's remaining bytes. */
+    /** Like {@link #receiveFrom(byte[], int, int, int, long)} for a ByteBuffer's remaining bytes (position not changed). */
     public Received receiveFrom(ByteBuffer buf, int flags, long timeoutMs) throws SocketException {
-        SockAddr[] from = new SockAddr[1];
-        int n = (int) recv("socket-receive-from!", buf, flags, timeoutMs, from);
-        return new Received(n, from[0]);
+        return recv("socket-receive-from!", buf, flags, timeoutMs, true);
     }
 
-    /** The result of a receive-from: a count and the source address. */
+    /** The result of a receive: the bytes stored, the length the kernel reported, and the source address. */
     public static final class Received {
-        /** Bytes received. */ public final int count;
-        /** The source, or null when the kernel reported none. */ public final SockAddr from;
+        /** Bytes stored in the buffer (never more than its space). */ public final int count;
+        /**
+         * The length the kernel reported: {@link #count}, except with MSG_TRUNC, where it is a
+         * datagram's real length (larger than count when the datagram did not fit).
+         */
+        public final long length;
+        /** The source, or null when the kernel reported none (or it was not asked for). */ public final SockAddr from;
+        /** Creates a result whose length is its count. */
+        public Received(int count, SockAddr from) { this(count, count, from); }
         /** Creates a result. */
-        public Received(int count, SockAddr from) { this.count = count; this.from = from; }
+        public Received(int count, long length, SockAddr from) { this.count = count; this.length = length; this.from = from; }
+        /** True when the datagram was longer than the space (known only with MSG_TRUNC in the flags). */
+        public boolean truncated() { return length > count; }
     }
 
-    private long recv(String op, ByteBuffer buf, int flags, long timeoutMs, SockAddr[] from) throws SocketException {
-        Buffers.forReceive(op, buf);
-        // the clock is read when first needed (System.nanoTime costs ~45 ns under gVisor)
-        long deadline = timeoutMs < 0 ? Long.MAX_VALUE : 0;
-        boolean dl = timeoutMs < 0;
+    private Received recv(String op, ByteBuffer buf, int flags, long timeoutMs, boolean from) throws SocketException {
+        ByteBuffer b = Buffers.forReceive(op, buf);
+        int space = b.remaining();
         int fdn = fd.acquire(op);
         try {
-            Scratch sc = from == null ? null : Scratch.get();
-            int waits = 0;
-            long slice = 0, t0 = 0;
-            if (!blocking && recvWaited) {
-                deadline = deadline(timeoutMs); dl = true;
-                preWait(fdn, Native.POLLIN, deadline, op, "recv");
-            }
-            for (;;) {
-                int fl = flags;
-                if (blocking && (flags & Native.NO_WAIT) == 0) { // a caller's MSG_DONTWAIT: wait in poll as usual
-                    t0 = System.nanoTime();
-                    if (!dl) { deadline = deadline(timeoutMs, t0); dl = true; }
-                    slice = armSlice(fdn, true, deadline, t0, op);
-                    if (slice == 0) fl |= Native.MSG_DONTWAIT;
-                }
-                long n;
-                if (from == null) n = Native.LIBC.recv(fdn, buf, buf.remaining(), fl);
-                else {
-                    sc.len.putInt(0, Scratch.ADDR_SIZE);
-                    n = Native.LIBC.recvfrom(fdn, buf, buf.remaining(), fl, sc.addr, sc.len);
-                }
-                int e = n < 0 ? Native.errno() : 0;
-                if (fd.isClosed()) throw fd.closed(op); // a close overlapped this call (it shut the socket down to wake us)
-                if (n >= 0) {
-                    recvWaited = waits > 0;
-                    if (from != null) from[0] = SockAddrCodec.decode(sc.addr, sc.len.getInt(0));
-                    return n;
-                }
-                if (e == Native.EINTR) continue;
-                if (!Native.wouldBlock(e)) throw SocketException.errno(op, e, "cannot read from socket", null);
-                if (slice > 0) { waits = sliceSpent(t0, slice, waits, deadline, op, "recv"); continue; }
-                if (!dl) { deadline = deadline(timeoutMs); dl = true; }
-                await(fd, fdn, Native.POLLIN, deadline, op, "recv", waits++);
-            }
+            Scratch sc = from ? Scratch.get() : null;
+            long n = waiting.run(fdn, Waiting.RECV, op, timeoutMs, (flags & Native.NO_WAIT) != 0, null, null, from
+                ? (f, nw) -> { sc.len.putInt(0, Scratch.ADDR_SIZE); return Native.LIBC.recvfrom(f, b, space, flags | nw, sc.addr, sc.len); }
+                : (f, nw) -> Native.LIBC.recv(f, b, space, flags | nw));
+            return new Received((int) Math.min(n, space), n, from ? SockAddrCodec.decode(sc.addr, sc.len.getInt(0)) : null);
         } finally { fd.release(); }
     }
 
@@ -698,34 +512,16 @@ public final class Socket implements Closeable {
     }
 
     private long snd(String op, ByteBuffer buf, int flags, long timeoutMs, SockAddr to) throws SocketException {
-        buf = Buffers.forSendNow(op, buf); // a read-only heap buffer exposes no array: copied
-        long deadline = timeoutMs < 0 ? Long.MAX_VALUE : 0; // read the clock when first needed, as recv does
-        boolean dl = timeoutMs < 0;
+        ByteBuffer b = Buffers.forSendNow(op, buf); // a read-only heap buffer exposes no array: copied
+        int len = b.remaining();
         int fdn = fd.acquire(op);
         try {
             Scratch sc = to == null ? null : Scratch.get();
-            int len = to == null ? 0 : to.encode(sc.addr);
-            int waits = 0;
-            long slice = 0, t0 = 0;
-            for (;;) {
-                int fl = flags | Native.MSG_NOSIGNAL;
-                if (blocking && (flags & Native.NO_WAIT) == 0) { // a caller's MSG_DONTWAIT: wait in poll as usual
-                    t0 = System.nanoTime();
-                    if (!dl) { deadline = deadline(timeoutMs, t0); dl = true; }
-                    slice = armSlice(fdn, false, deadline, t0, op);
-                    if (slice == 0) fl |= Native.MSG_DONTWAIT;
-                }
-                long n = to == null ? Native.LIBC.send(fdn, buf, buf.remaining(), fl)
-                                    : Native.LIBC.sendto(fdn, buf, buf.remaining(), fl, sc.addr, len);
-                int e = n < 0 ? Native.errno() : 0;
-                if (fd.isClosed()) throw fd.closed(op);
-                if (n >= 0) return n;
-                if (e == Native.EINTR) continue;
-                if (!Native.wouldBlock(e)) throw SocketException.errno(op, e, "cannot send to socket", to);
-                if (slice > 0) { waits = sliceSpent(t0, slice, waits, deadline, op, "send"); continue; }
-                if (!dl) { deadline = deadline(timeoutMs); dl = true; }
-                await(fd, fdn, Native.POLLOUT, deadline, op, "send", waits++);
-            }
+            int alen = to == null ? 0 : to.encode(sc.addr);
+            int fl = flags | Native.MSG_NOSIGNAL;
+            return waiting.run(fdn, Waiting.SEND, op, timeoutMs, (flags & Native.NO_WAIT) != 0, to, null, to == null
+                ? (f, nw) -> Native.LIBC.send(f, b, len, fl | nw)
+                : (f, nw) -> Native.LIBC.sendto(f, b, len, fl | nw, sc.addr, alen));
         } finally { fd.release(); }
     }
 
@@ -792,13 +588,9 @@ public final class Socket implements Closeable {
     public static void setOptionInt(int fdn, int level, int name, int value) throws SocketException {
         Scratch sc = Scratch.get();
         sc.opt.putInt(0, value);
-        noteTimeoutWrite(level, name);
+        Waiting.noteTimeoutWrite(level, name);
         if (Native.LIBC.setsockopt(fdn, level, name, sc.opt, 4) < 0)
             throw SocketException.errno("set-socket-option", Native.errno(), "unable to set socket option", null);
-    }
-
-    private static void noteTimeoutWrite(int level, int name) {
-        if (level == Native.SOL_SOCKET && (name == Native.SO_RCVTIMEO || name == Native.SO_SNDTIMEO)) timeoutWrites++;
     }
 
     /** setsockopt with raw bytes, on a raw fd number. */
@@ -807,7 +599,7 @@ public final class Socket implements Closeable {
             throw SocketException.invalid("set-socket-option", "option value must be at most " + Scratch.OPT_SIZE + " bytes");
         Scratch sc = Scratch.get();
         sc.opt.put(0, value, 0, value.length);
-        noteTimeoutWrite(level, name);
+        Waiting.noteTimeoutWrite(level, name);
         if (Native.LIBC.setsockopt(fdn, level, name, sc.opt, value.length) < 0)
             throw SocketException.errno("set-socket-option", Native.errno(), "unable to set socket option", null);
     }

@@ -154,6 +154,12 @@ public final class SocketPorts {
         /** receive buffer 4096, unbuffered output, send size 16384, timeouts 60000 ms. */
         public static final Config DEFAULTS = new Config(4096, 0, 16384, 60_000, 60_000);
 
+        /**
+         * The largest receive or send buffer size, 64 MiB (each pair of ports allocates its
+         * buffers up front, so a size is capped before anything is allocated).
+         */
+        public static final int MAX_BUFFER_SIZE = 64 << 20;
+
         private final int receiveBufferSize, sendBufferSize, sendSize;
         private final long receiveTimeoutMs, sendTimeoutMs;
 
@@ -168,20 +174,22 @@ public final class SocketPorts {
         /**
          * Returns a config whose input buffer holds {@code n} bytes (the egg's
          * {@code socket-receive-buffer-size}); input buffering cannot be disabled.
-         * @throws SocketException {@code :invalid} unless n is positive
+         * @throws SocketException {@code :invalid} unless n is 1 to {@link #MAX_BUFFER_SIZE}
          */
         public Config withReceiveBufferSize(int n) throws SocketException {
-            if (n <= 0) throw SocketException.invalid(OP, "receive buffer size must be positive, not " + n);
+            if (n <= 0 || n > MAX_BUFFER_SIZE)
+                throw SocketException.invalid(OP, "receive buffer size must be 1 to " + MAX_BUFFER_SIZE + ", not " + n);
             return new Config(n, sendBufferSize, sendSize, receiveTimeoutMs, sendTimeoutMs);
         }
 
         /**
          * Returns a config whose output buffer holds {@code n} bytes (the egg's
          * {@code socket-send-buffer-size}); 0 means unbuffered (the egg's #f).
-         * @throws SocketException {@code :invalid} when n is negative
+         * @throws SocketException {@code :invalid} unless n is 0 to {@link #MAX_BUFFER_SIZE}
          */
         public Config withSendBufferSize(int n) throws SocketException {
-            if (n < 0) throw SocketException.invalid(OP, "send buffer size must not be negative, not " + n);
+            if (n < 0 || n > MAX_BUFFER_SIZE)
+                throw SocketException.invalid(OP, "send buffer size must be 0 to " + MAX_BUFFER_SIZE + ", not " + n);
             return new Config(receiveBufferSize, n, sendSize, receiveTimeoutMs, sendTimeoutMs);
         }
 

@@ -27,7 +27,7 @@ public final class Io {
      */
     public static long attempt(Fd fd, String op, String what, Syscall call) throws SocketException {
         int fdn = fd.acquire(op);
-        try { return attemptAcquired(fd, fdn, op, what, null, null, call); } finally { fd.release(); }
+        try { return attempt(fd, fdn, op, what, null, null, call, null, 0); } finally { fd.release(); }
     }
 
     /**
@@ -35,7 +35,18 @@ public final class Io {
      * acquire/release.
      */
     public static long attemptAcquired(Fd fd, int fdn, String op, String what, Syscall call) throws SocketException {
-        return attemptAcquired(fd, fdn, op, what, null, null, call);
+        return attempt(fd, fdn, op, what, null, null, call, null, 0);
+    }
+
+    /**
+     * One system call that takes flags: the caller's flags plus {@code flags} (0, or
+     * MSG_DONTWAIT when the call must not wait in the kernel), see {@link Waiting}. Returns its
+     * result (>= 0) or -1 with errno set.
+     */
+    @FunctionalInterface
+    public interface FlagSyscall {
+        /** Makes the call on {@code fdn} with {@code flags} added to its own. */
+        long call(int fdn, int flags);
     }
 
     /**
@@ -46,8 +57,20 @@ public final class Io {
      */
     public static long attemptAcquired(Fd fd, int fdn, String op, String what, Object address,
                                        LongConsumer discard, Syscall call) throws SocketException {
+        return attempt(fd, fdn, op, what, address, discard, call, null, 0);
+    }
+
+    /** {@link #attemptAcquired(Fd, int, String, String, Object, LongConsumer, Syscall)} for a call given {@code flags}. */
+    public static long attemptAcquired(Fd fd, int fdn, String op, String what, Object address,
+                                       LongConsumer discard, FlagSyscall call, int flags) throws SocketException {
+        return attempt(fd, fdn, op, what, address, discard, null, call, flags);
+    }
+
+    /** The one attempt loop: {@code plain} or {@code flagged} (the other null). */
+    private static long attempt(Fd fd, int fdn, String op, String what, Object address, LongConsumer discard,
+                                Syscall plain, FlagSyscall flagged, int flags) throws SocketException {
         for (;;) {
-            long r = call.call(fdn);
+            long r = plain != null ? plain.call(fdn) : flagged.call(fdn, flags);
             int e = r < 0 ? Native.errno() : 0;
             if (fd.isClosed()) {
                 if (r >= 0 && discard != null) discard.accept(r);
