@@ -1,25 +1,19 @@
 package sockets;
 
 import clojure.lang.Keyword;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.locks.LockSupport;
 import sockets.impl.Fd;
 import sockets.impl.FlowAccept;
 import sockets.impl.FlowConnect;
 import sockets.impl.FlowDatagramRead;
 import sockets.impl.FlowStreamRead;
-import sockets.impl.FlowWait;
 import sockets.impl.FlowWrite;
 import sockets.impl.LoopAddresses;
 import sockets.impl.LoopConnectAny;
 import sockets.impl.LoopCore;
-import sockets.impl.LoopPoller;
 import sockets.impl.LoopSockets;
 import sockets.impl.Native;
 
@@ -28,7 +22,8 @@ import sockets.impl.Native;
  * elsewhere. This class is the public face; the loop is {@link LoopCore} (thread, task queue,
  * waker, poller, timer sweep) and each kind of registration is a small class of its own
  * ({@link FlowStreamRead}, {@link FlowDatagramRead}, {@link FlowAccept}, {@link FlowWrite},
- * {@link FlowConnect}, {@link FlowWait}).
+ * {@link FlowConnect}). Blocked threads do not wait here: virtual threads park on
+ * {@link sockets.impl.Parker}.
  *
  * <h2>Threading</h2>
  * The loop owns one daemon thread, started lazily by the first registration and ended by
@@ -175,7 +170,7 @@ public final class EventLoop {
      * they take effect on the loop thread, in order.
      */
     public interface Flow {
-        /** The socket (null for the wait of a parked thread, see {@link EventLoop#awaitFd}). */
+        /** The socket (for a connect: null until its socket is open). */
         Socket socket();
         /** The loop serving it. */
         EventLoop loop();
@@ -399,68 +394,5 @@ public final class EventLoop {
         }
         LoopConnectAny any = new LoopConnectAny(core, list, staggerMs, o, h);
         core.execute(any::start);
-    }
-
-    // ---------------------------------------------------------------- parked threads (virtual threads)
-
-    private static final MethodHandle IS_VIRTUAL = findIsVirtual();
-
-    private static MethodHandle findIsVirtual() {
-        try {
-            return MethodHandles.publicLookup().findVirtual(Thread.class, "isVirtual", MethodType.methodType(boolean.class));
-        } catch (ReflectiveOperationException e) {
-            return null; // JDK 17-20: no virtual threads
-        }
-    }
-
-    /** True when the calling thread is a virtual thread (JDK 21+; always false before). */
-    public static boolean onVirtualThread() {
-        if (IS_VIRTUAL == null) return false;
-        try { return (boolean) IS_VIRTUAL.invokeExact(Thread.currentThread()); } catch (Throwable t) { return false; }
-    }
-
-    /**
-     * Parks the calling thread until fd {@code fdn} (acquired by the caller from {@code owner})
-     * is ready for {@code events} (poll's POLLIN and/or POLLOUT), the deadline passes
-     * ({@link System#nanoTime} terms; {@code Long.MAX_VALUE}: none), the fd is closed, or the
-     * thread is interrupted. Parking unmounts a virtual thread from its carrier, where a native
-     * poll(2) would pin it. Returns poll-style revents (POLLIN, POLLOUT, POLLERR), or -1 when the
-     * loop cannot take the wait (the fd already has a flow in that direction, or the loop is
-     * stopped): the caller then polls by itself. Blocks the calling thread.
-     * @throws SocketException {@code :timeout} ("WHAT operation timed out"), {@code :closed},
-     *         {@code :interrupted} (the interrupt status stays set), as Socket's blocking calls
-     */
-    public int awaitFd(Fd owner, int fdn, short events, long deadline, String op, String what) throws SocketException {
-        boolean forRead = (events & Native.POLLIN) != 0 || (events & Native.POLLOUT) == 0;
-        FlowWait f = new FlowWait(core, owner, forRead, op);
-        FlowWait.Waiter w = f.waiter;
-        core.submit(f);
-        for (;;) {
-            if (w.finished) {
-                if (w.error != null) {
-                    if (owner.isClosed()) throw owner.closed(op);
-                    return -1; // e.g. the loop stopped: poll instead
-                }
-                int ops = w.ops;
-                if (ops < 0) return -1;
-                return ((ops & LoopPoller.READ) != 0 ? Native.POLLIN : 0) | ((ops & LoopPoller.WRITE) != 0 ? Native.POLLOUT : 0)
-                    | ((ops & LoopPoller.ERROR) != 0 ? Native.POLLERR : 0);
-            }
-            if (owner.isClosed()) { f.cancel(); throw owner.closed(op); }
-            if (Thread.currentThread().isInterrupted()) {
-                f.cancel();
-                throw new SocketException(op, SocketException.Kind.INTERRUPTED, 0, null, what + " interrupted", null);
-            }
-            long slice = SWEEP_MS * 1_000_000L;
-            if (deadline != Long.MAX_VALUE) {
-                long left = deadline - System.nanoTime();
-                if (left <= 0) {
-                    f.cancel();
-                    throw new SocketException(op, SocketException.Kind.TIMEOUT, 0, null, what + " operation timed out", null);
-                }
-                slice = Math.min(slice, left);
-            }
-            LockSupport.parkNanos(this, slice);
-        }
     }
 }

@@ -12,6 +12,11 @@
 (defn -main []
   (let [af (int (c/->int :af :af/inet)) stream (int (c/->int :sock :sock/stream))
         l (doto (Socket/open af stream 0) (.bind (SockAddr/parseInet "127.0.0.1" 0)) (.listen 16))
+        ;; warm up the blocking connect path (its classes) on another listener: what is tested
+        ;; here is the loop, whose listener gets no event before the fd table is full
+        _ (with-open [w (doto (Socket/open af stream 0) (.bind (SockAddr/parseInet "127.0.0.1" 0)) (.listen 1))
+                      c (Socket/open af stream 0)]
+            (.connect c (SockAddr/parseInet "127.0.0.1" (.port (.localAddress w))) 2000))
         lp (EventLoop/create "emfile-loop")
         acc (sa/accept-chan l {:loop lp})
         client (Socket/open af stream 0)

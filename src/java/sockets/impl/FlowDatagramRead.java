@@ -47,7 +47,7 @@ public final class FlowDatagramRead extends FlowReader<EventLoop.Datagram> {
         buf.get(0, data);
         bytesRead += n;
         loop.totalRead += n;
-        deadline = LoopCore.deadline(System.nanoTime(), timeoutMs);
+        deadline = Waiting.deadline(timeoutMs, System.nanoTime());
         deliver(new EventLoop.Datagram(data, SockAddrCodec.decode(sc.addr, sc.len.getInt(0))));
     }
 

@@ -56,7 +56,7 @@ abstract class FlowReader<T> extends LoopFlow {
         resumeRequested = false;
         if (!paused) return;
         paused = false;
-        deadline = LoopCore.deadline(System.nanoTime(), timeoutMs);
+        deadline = Waiting.deadline(timeoutMs, System.nanoTime());
         loop.updateInterest(reg);
     }
 }

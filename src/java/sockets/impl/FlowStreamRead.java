@@ -33,7 +33,7 @@ public final class FlowStreamRead extends FlowReader<byte[]> {
         buf.get(0, data);
         bytesRead += n;
         loop.totalRead += n;
-        deadline = LoopCore.deadline(System.nanoTime(), timeoutMs);
+        deadline = Waiting.deadline(timeoutMs, System.nanoTime());
         deliver(data);
     }
 

@@ -97,7 +97,7 @@ public final class FlowWrite extends LoopFlow {
         cur = pending;
         boolean all;
         try { all = sendSome(reg.fdn, PER_PASS); } catch (SocketException e) { fail(e); return; }
-        deadline = LoopCore.deadline(System.nanoTime(), timeoutMs);
+        deadline = Waiting.deadline(timeoutMs, System.nanoTime());
         if (!all) return;
         pending = null;
         writing.set(false);
@@ -118,7 +118,7 @@ public final class FlowWrite extends LoopFlow {
         if (b != null) {
             given = null;
             pending = b;
-            deadline = LoopCore.deadline(System.nanoTime(), timeoutMs);
+            deadline = Waiting.deadline(timeoutMs, System.nanoTime());
             ready(LoopPoller.WRITE);
             if (!done) loop.updateInterest(reg);
         }

@@ -17,7 +17,7 @@ import sockets.SocketException;
 public final class LoopConnectAny {
     private final LoopCore loop;
     private final List<AddrInfo> ais;
-    private final long staggerNs; // Long.MAX_VALUE: sequential
+    private final long staggerMs; // negative: sequential
     private final EventLoop.Options opts;
     private final EventLoop.ConnectHandler handler;
     private final FlowConnect[] running;
@@ -31,12 +31,12 @@ public final class LoopConnectAny {
      */
     public LoopConnectAny(LoopCore loop, List<AddrInfo> ais, long staggerMs, EventLoop.Options opts, EventLoop.ConnectHandler h) {
         this.loop = loop; this.ais = ais; this.opts = opts; this.handler = h;
-        this.staggerNs = staggerMs < 0 ? Long.MAX_VALUE : LoopCore.deadline(0, staggerMs);
+        this.staggerMs = staggerMs;
         this.running = new FlowConnect[ais.size()];
         this.errors = new SocketException[ais.size()];
     }
 
-    private boolean happy() { return staggerNs != Long.MAX_VALUE; }
+    private boolean happy() { return staggerMs >= 0; }
 
     /** Starts the first attempt. Loop thread. */
     public void start() { next(); }
@@ -48,7 +48,7 @@ public final class LoopConnectAny {
         running[i] = f;
         f.run(); // we are on the loop thread: start it now
         if (!finished && happy() && started < ais.size() && started == i + 1) {
-            long at = LoopCore.deadline(System.nanoTime(), staggerNs / 1_000_000L);
+            long at = Waiting.deadline(staggerMs, System.nanoTime());
             if (at != Long.MAX_VALUE) loop.at(at, new Next(i + 1));
         }
     }

@@ -25,7 +25,7 @@ import sockets.SocketException;
  * registration (closed sockets, timeouts, consumers gone). What a socket does when it is
  * ready, and how it fails, is its flow's business: one class per kind of flow
  * ({@link FlowStreamRead}, {@link FlowDatagramRead}, {@link FlowAccept}, {@link FlowWrite},
- * {@link FlowConnect}, {@link FlowWait}).
+ * {@link FlowConnect}).
  *
  * <p>Failures. A flow's own failure ends that flow; a handler that throws fails both flows of
  * its socket; a failure of the loop itself (the poller, an Error) ends every registered flow
@@ -45,11 +45,11 @@ public final class LoopCore {
         // remembers such a failure for good).
         Class<?>[] classes = {LoopTask.class, LoopReg.class, LoopTimer.class, LoopFlow.class, FlowReader.class,
             FlowStreamRead.class, FlowDatagramRead.class, FlowAccept.class, FlowWrite.class, FlowConnect.class,
-            FlowWait.class, FlowWait.Waiter.class, LoopConnectAny.class, LoopConnectAny.Attempt.class,
+            LoopConnectAny.class, LoopConnectAny.Attempt.class,
             LoopConnectAny.Next.class, LoopAddresses.class, Run.class, LoopPoller.class, LoopEpoll.class, LoopPoll.class,
             LoopWaker.class, LoopNative.class, Scratch.class, SockAddrCodec.class, Fd.class, Native.class,
             SocketException.class, SocketException.Kind.class, EventLoop.State.class, EventLoop.Datagram.class,
-            Io.class, Buffers.class, Syscall.class, sockets.SockAddr.class, sockets.Socket.class};
+            Io.class, Buffers.class, Syscall.class, Waiting.class, sockets.SockAddr.class, sockets.Socket.class};
         for (Class<?> c : classes) {
             try { Class.forName(c.getName(), true, c.getClassLoader()); }
             catch (ClassNotFoundException e) { throw new ExceptionInInitializerError(e); }
@@ -311,7 +311,7 @@ public final class LoopCore {
         }
         if (f.reads()) r.reader = f; else r.writer = f;
         f.reg = r;
-        f.deadline = deadline(System.nanoTime(), f.timeoutMs);
+        f.deadline = Waiting.deadline(f.timeoutMs, System.nanoTime());
         updateInterest(r);
     }
 
@@ -391,16 +391,6 @@ public final class LoopCore {
     void noteHandlerError(Throwable t) {
         handlerErrors.incrementAndGet();
         lastHandlerError = t;
-    }
-
-    /**
-     * A deadline {@code ms} milliseconds after {@code now} (System.nanoTime terms), saturating:
-     * a negative {@code ms} or one that would pass Long.MAX_VALUE gives Long.MAX_VALUE ("never").
-     */
-    public static long deadline(long now, long ms) {
-        if (ms < 0 || ms > (Long.MAX_VALUE - Math.max(0, now)) / 1_000_000L) return Long.MAX_VALUE;
-        long d = now + ms * 1_000_000L;
-        return d == Long.MAX_VALUE ? d - 1 : d;
     }
 
     static SocketException handlerFailed(String op, Throwable t) {

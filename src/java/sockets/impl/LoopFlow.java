@@ -37,13 +37,10 @@ public abstract class LoopFlow extends LoopTask implements EventLoop.Flow, Sysca
         this.timeoutMs = o.timeoutMs(); this.closeSocket = o.closeSocket();
     }
 
-    LoopFlow(LoopCore loop, Fd fd, String op) {
-        this.loop = loop; this.fd = fd; this.op = op; this.timeoutMs = -1; this.closeSocket = false;
-    }
 
     // ---------------------------------------------------------------- what each kind says
 
-    /** True for the reading slot (read, accept, a parked reader), false for the writing slot. */
+    /** True for the reading slot (read, accept), false for the writing slot. */
     abstract boolean reads();
     /** {@link LoopPoller#READ} / {@link LoopPoller#WRITE} when the flow wants readiness now, else 0. */
     abstract int interest();

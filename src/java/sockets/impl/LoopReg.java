@@ -2,8 +2,8 @@ package sockets.impl;
 
 /**
  * One registered socket: its fd number, held acquired while registered, and its (at most two)
- * flows: one reading (stream read, datagram read, accept, a parked reader), one writing (write,
- * connect, a parked writer). Loop thread only.
+ * flows: one reading (stream read, datagram read, accept), one writing (write, connect). Loop
+ * thread only.
  */
 final class LoopReg {
     final Fd fd;
