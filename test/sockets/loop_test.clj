@@ -267,5 +267,13 @@
         (is (<= 200 ms 5000) (str ms " ms: the second attempt started after the stagger delay, long before the timeout"))
         (is (wait-until 2000 #(zero? (.registrations lp))) "the unanswered attempt was abandoned and its socket closed")
         (when (instance? Socket s) (.close ^Socket s))
+        (testing "connectHappySync: the socket, and the log of attempts"
+          (let [log (java.util.ArrayList.)]
+            (with-open [s (.connectHappySync lp [(addr/->addrinfo (ai (port hole))) (addr/->addrinfo (ai (port good)))] 200 10000 log)]
+              (is (= (port good) (.port (.peerAddress s))))
+              (is (= [false true] (map #(.won ^sockets.EventLoop$Attempt %) log)))
+              (is (= ["abandoned" nil] (map #(.error ^sockets.EventLoop$Attempt %) log)))
+              (is (= [(port hole) (port good)] (map #(.port (.address ^sockets.EventLoop$Attempt %)) log))))))
+        (is (wait-until 2000 #(zero? (.registrations lp))))
         (run! #(.close ^Socket %) (conj fillers hole good))))
     (println "SKIP happy-eyeballs-staggers-and-abandons-the-loser: no black-hole listener on this kernel")))

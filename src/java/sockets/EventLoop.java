@@ -121,6 +121,18 @@ public final class EventLoop {
         public Datagram(byte[] data, SockAddr from) { this.data = data; this.from = from; }
     }
 
+    /** One attempt of {@link #connectHappySync(List, long, long, List)}: where, how it ended, when. */
+    public static final class Attempt {
+        /** The address tried. */ public final SockAddr address;
+        /** Why it failed ("abandoned" when another attempt won first), or null for the winner. */ public final String error;
+        /** Milliseconds from the start of the whole connect to this attempt's end. */ public final long ms;
+        /** True for the winner. */ public final boolean won;
+        /** Creates an entry. */
+        public Attempt(SockAddr address, String error, long ms, boolean won) {
+            this.address = address; this.error = error; this.ms = ms; this.won = won;
+        }
+    }
+
     /** Settings of one flow (one object instead of long parameter lists). Read when the flow is registered. */
     public static final class Options {
         private int maxChunk = 65536;
@@ -344,7 +356,7 @@ public final class EventLoop {
      * gets {@code :invalid}. Returns at once.
      */
     public void connectAny(List<AddrInfo> ais, Options o, ConnectHandler h) {
-        startAny("socket-connect/ai", ais, -1, opts(o), required(h, "handler"));
+        startAny("socket-connect/ai", ais, -1, opts(o), null, required(h, "handler"));
     }
 
     /**
@@ -357,7 +369,11 @@ public final class EventLoop {
      * ({@code :tried} and {@code :errors} in its ex-data). Returns at once.
      */
     public void connectHappy(List<AddrInfo> ais, long staggerMs, long timeoutMs, ConnectHandler h) {
-        startAny("connect-ai-happy", ais, staggerMs < 0 ? HAPPY_DELAY_MS : staggerMs, new Options().timeoutMs(timeoutMs), required(h, "handler"));
+        connectHappy(ais, staggerMs, timeoutMs, null, h);
+    }
+
+    private void connectHappy(List<AddrInfo> ais, long staggerMs, long timeoutMs, List<Attempt> log, ConnectHandler h) {
+        startAny("connect-ai-happy", ais, staggerMs < 0 ? HAPPY_DELAY_MS : staggerMs, new Options().timeoutMs(timeoutMs), log, required(h, "handler"));
     }
 
     /**
@@ -367,24 +383,37 @@ public final class EventLoop {
      * connects later is closed).
      */
     public Socket connectHappySync(List<AddrInfo> ais, long staggerMs, long timeoutMs) throws SocketException {
+        return connectHappySync(ais, staggerMs, timeoutMs, null);
+    }
+
+    /**
+     * {@link #connectHappySync(List, long, long)} that also adds to {@code log} (when not null)
+     * one {@link Attempt} per attempt made, in the order tried (an abandoned one says
+     * "abandoned"), before it returns or throws. Blocks as that method does.
+     */
+    public Socket connectHappySync(List<AddrInfo> ais, long staggerMs, long timeoutMs, List<Attempt> log) throws SocketException {
         CompletableFuture<Socket> result = new CompletableFuture<>();
-        connectHappy(ais, staggerMs, timeoutMs, new ConnectHandler() {
+        List<Attempt> entries = new java.util.ArrayList<>();
+        connectHappy(ais, staggerMs, timeoutMs, entries, new ConnectHandler() {
             @Override public void onConnected(Socket s) { if (!result.complete(s)) s.closeQuietly(); }
             @Override public void onError(SocketException e) { result.completeExceptionally(e); }
         });
         try {
-            return result.get();
+            Socket s = result.get();
+            if (log != null) log.addAll(entries);
+            return s;
         } catch (InterruptedException ie) {
             Thread.currentThread().interrupt();
             if (!result.cancel(false) && result.isDone() && !result.isCompletedExceptionally()) result.join().closeQuietly();
             throw new SocketException("connect-ai-happy", SocketException.Kind.INTERRUPTED, 0, null, "connect interrupted", null);
         } catch (ExecutionException ee) {
+            if (log != null) log.addAll(entries);
             if (ee.getCause() instanceof SocketException) throw (SocketException) ee.getCause();
             throw new SocketException("connect-ai-happy", SocketException.Kind.FATAL, 0, null, "connect failed: " + ee.getCause(), null);
         }
     }
 
-    private void startAny(String op, List<AddrInfo> ais, long staggerMs, Options o, ConnectHandler h) {
+    private void startAny(String op, List<AddrInfo> ais, long staggerMs, Options o, List<Attempt> log, ConnectHandler h) {
         List<AddrInfo> list;
         try {
             list = LoopAddresses.order(op, ais, staggerMs >= 0);
@@ -392,7 +421,7 @@ public final class EventLoop {
             core.execute(() -> h.onError(e));
             return;
         }
-        LoopConnectAny any = new LoopConnectAny(core, list, staggerMs, o, h);
+        LoopConnectAny any = new LoopConnectAny(core, list, staggerMs, o, log, h);
         core.execute(any::start);
     }
 }

@@ -22,15 +22,22 @@ public final class LoopConnectAny {
     private final EventLoop.ConnectHandler handler;
     private final FlowConnect[] running;
     private final SocketException[] errors;
+    private final List<EventLoop.Attempt> log;
+    private final EventLoop.Attempt[] outcomes;
+    private long t0;
     private int started, failed;
     private boolean finished;
 
     /**
      * Prepares the attempts over {@code ais} (already ordered, see {@link LoopAddresses#order});
-     * {@code staggerMs} negative: sequential. Start it with {@link #start} on the loop thread.
+     * {@code staggerMs} negative: sequential. {@code log} (may be null) gets one entry per
+     * attempt made, in order, before the handler is called. Start it with {@link #start} on
+     * the loop thread.
      */
-    public LoopConnectAny(LoopCore loop, List<AddrInfo> ais, long staggerMs, EventLoop.Options opts, EventLoop.ConnectHandler h) {
-        this.loop = loop; this.ais = ais; this.opts = opts; this.handler = h;
+    public LoopConnectAny(LoopCore loop, List<AddrInfo> ais, long staggerMs, EventLoop.Options opts,
+                          List<EventLoop.Attempt> log, EventLoop.ConnectHandler h) {
+        this.loop = loop; this.ais = ais; this.opts = opts; this.handler = h; this.log = log;
+        this.outcomes = new EventLoop.Attempt[ais.size()];
         this.staggerMs = staggerMs;
         this.running = new FlowConnect[ais.size()];
         this.errors = new SocketException[ais.size()];
@@ -39,7 +46,17 @@ public final class LoopConnectAny {
     private boolean happy() { return staggerMs >= 0; }
 
     /** Starts the first attempt. Loop thread. */
-    public void start() { next(); }
+    public void start() { t0 = System.nanoTime(); next(); }
+
+    private void note(int i, String error, boolean won) {
+        if (outcomes[i] == null) outcomes[i] = new EventLoop.Attempt(ais.get(i).address(), error, (System.nanoTime() - t0) / 1_000_000L, won);
+    }
+
+    /** The attempts made, in order, into the log (once, just before the handler is called). */
+    private void flushLog() {
+        if (log == null) return;
+        for (int k = 0; k < started; k++) if (outcomes[k] != null) log.add(outcomes[k]);
+    }
 
     private void next() {
         int i = started++;
@@ -70,7 +87,13 @@ public final class LoopConnectAny {
             running[i] = null;
             if (finished) { s.closeQuietly(); return; }
             finished = true;
-            for (FlowConnect f : running) if (f != null) loop.end(f, null, true); // losers: their sockets close
+            note(i, null, true);
+            for (int k = 0; k < running.length; k++) {
+                if (running[k] == null) continue;
+                loop.end(running[k], null, true); // losers: their sockets close
+                note(k, "abandoned", false);
+            }
+            flushLog();
             handler.onConnected(s);
         }
 
@@ -79,12 +102,18 @@ public final class LoopConnectAny {
             running[i] = null;
             if (finished) return;
             errors[i] = e;
+            note(i, e.getMessage(), false);
             failed++;
             boolean more = started < ais.size() && LoopAddresses.moveOn(e, happy()) && loop.state() == EventLoop.State.RUNNING;
             if (more) { next(); return; }
             if (happy() && LoopAddresses.moveOn(e, true) && failed < started) return; // others still running
             finished = true;
-            for (FlowConnect f : running) if (f != null) loop.end(f, null, true);
+            for (int k = 0; k < running.length; k++) {
+                if (running[k] == null) continue;
+                loop.end(running[k], null, true);
+                note(k, "abandoned", false);
+            }
+            flushLog();
             List<AddrInfo> tried = new ArrayList<>();
             List<SocketException> errs = new ArrayList<>();
             for (int k = 0; k < started; k++) {

@@ -48,7 +48,7 @@ public final class LoopCore {
             LoopConnectAny.class, LoopConnectAny.Attempt.class,
             LoopConnectAny.Next.class, LoopAddresses.class, Run.class, LoopPoller.class, LoopEpoll.class, LoopPoll.class,
             LoopWaker.class, LoopNative.class, Scratch.class, SockAddrCodec.class, Fd.class, Native.class,
-            SocketException.class, SocketException.Kind.class, EventLoop.State.class, EventLoop.Datagram.class,
+            SocketException.class, SocketException.Kind.class, EventLoop.State.class, EventLoop.Datagram.class, EventLoop.Attempt.class,
             Io.class, Buffers.class, Syscall.class, Waiting.class, sockets.SockAddr.class, sockets.Socket.class};
         for (Class<?> c : classes) {
             try { Class.forName(c.getName(), true, c.getClassLoader()); }
