@@ -12,10 +12,9 @@
   (:import (java.nio ByteBuffer ByteOrder)
            (java.security MessageDigest)
            (java.util Arrays Random)
-           (java.util.concurrent ThreadFactory)
            (java.util.concurrent.atomic AtomicLong)
            (sockets EventLoop EventLoop$Options EventLoop$ReadHandler Socket SockAddr SocketException)
-           (sockets.impl LoopEpoll Native)))
+           (sockets.impl LoopEpoll)))
 
 (set! *warn-on-reflection* true)
 
@@ -691,52 +690,3 @@
         (is (<= 300 ms 5000) (str ms " ms"))
         (doseq [^Socket s (remove nil? fillers)] (.close s))
         (.close l)))))
-
-;; ------------------------------------------------------------------ virtual threads
-
-(defn- parked-receive
-  "What a blocking receive does on a virtual thread once Socket.await hands its wait to the
-  loop: acquire the fd, park on the loop until readable, then receive (the data is there)."
-  [^EventLoop lp ^Socket s ^bytes buf]
-  (let [fd (.fd s)
-        n (.acquire fd "socket-receive!")]
-    (try (.awaitFd lp fd n Native/POLLIN (Socket/deadline 60000) "socket-receive!" "recv")
-         (finally (.release fd))))
-  (.receive s buf 0 (alength buf) 0 0))
-
-(deftest virtual-threads-park-on-the-loop
-  (if-let [^ThreadFactory factory (do (System/setProperty "jdk.virtualThreadScheduler.parallelism" "2")
-                                      (System/setProperty "jdk.virtualThreadScheduler.maxPoolSize" "2")
-                                      @tu/vt-factory)]
-    (let [n (scaled 10000)
-          before (fd-count)]
-      (with-loop [lp]
-        (let [l (listener)
-              p (port l)
-              pairs (vec (for [_ (range n)]
-                           (let [c (connect-blocking p)] [c (.accept l 5000)])))
-              done (AtomicLong.)
-              bytes-in (AtomicLong.)
-              errors (atom [])
-              t0 (System/nanoTime)]
-          (doseq [[_ ^Socket s] pairs]
-            (.start (.newThread factory
-                                ^Runnable (fn []
-                                            (try (.addAndGet bytes-in (parked-receive lp s (byte-array 4)))
-                                                 (catch Throwable t (swap! errors conj t))
-                                                 (finally (.incrementAndGet done)))))))
-          (testing "every virtual thread is parked on the loop, with only 2 carriers"
-            (is (wait-until 60000 #(= n (.registrations lp))) (str (.registrations lp) " of " n " parked"))
-            (is (zero? (.get done))))
-          (doseq [[^Socket c _] pairs] (.sendAll c "v" 0 0 1000))
-          (is (wait-until 60000 #(= n (.get done))) (str (.get done) " of " n " woke"))
-          (println (format "virtual threads: %d parked on the loop with 2 carriers, all woken and received in %d ms"
-                           n (quot (- (System/nanoTime) t0) 1000000)))
-          (is (empty? @errors) (str (first @errors)))
-          (is (= n (.get bytes-in)))
-          (is (wait-until 5000 #(zero? (.registrations lp))))
-          (doseq [[^Socket c ^Socket s] pairs] (.close c) (.close s))
-          (.close l)))
-      (is (wait-until 5000 #(<= (fd-count) before))))
-    (do (println "SKIP virtual-threads-park-on-the-loop: needs JDK 21+; run with JAVA_CMD=/usr/lib/jvm/temurin-25-jdk-amd64/bin/java")
-        (is (nil? @tu/vt-factory) "skipped: no virtual threads on this JDK"))))

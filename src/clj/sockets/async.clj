@@ -65,7 +65,8 @@
   (:import (java.nio ByteBuffer)
            (java.nio.charset StandardCharsets)
            (sockets EventLoop EventLoop$Options EventLoop$ReadHandler EventLoop$WriteHandler
-                    EventLoop$ConnectHandler EventLoop$Flow EventLoop$Datagram Socket SocketException)))
+                    EventLoop$ConnectHandler EventLoop$Flow EventLoop$Datagram Socket SocketException
+                    SocketException$Kind)))
 
 (set! *warn-on-reflection* true)
 
@@ -104,6 +105,15 @@
           (instance? EventLoop l) l
           :else (throw (c/invalid :event-loop (str ":loop must be a sockets.EventLoop, not " (pr-str l)))))))
 
+(defn- timeout-ms!
+  "The :timeout-ms rule: a non-negative integer up to Long/MAX_VALUE (practically never; the
+  loop's deadline arithmetic saturates), as a long; anything else is :invalid."
+  ^long [op v]
+  (if (and (integer? v) (<= 0 v Long/MAX_VALUE))
+    (long v)
+    (throw (c/invalid op (str ":timeout-ms must be nil or an integer of milliseconds from 0 to "
+                              Long/MAX_VALUE ", not " (pr-str v))))))
+
 (defn- ^EventLoop$Options flow-options [op opts]
   (when-not (map? opts) (throw (c/invalid op (str "options must be a map, not " (pr-str opts)))))
   (let [{:keys [max-chunk timeout-ms close? shutdown-on-close?]} opts
@@ -113,10 +123,7 @@
       (when-not (<= 1 max-chunk EventLoop/MAX_CHUNK)
         (throw (c/invalid op (str ":max-chunk must be 1-" EventLoop/MAX_CHUNK ", not " max-chunk))))
       (.maxChunk o (int max-chunk)))
-    (when (some? timeout-ms)
-      (when-not (and (integer? timeout-ms) (not (neg? timeout-ms)))
-        (throw (c/invalid op (str ":timeout-ms must be nil or a non-negative integer, not " (pr-str timeout-ms)))))
-      (.timeoutMs o (long timeout-ms)))
+    (when (some? timeout-ms) (.timeoutMs o (timeout-ms! op timeout-ms)))
     (.closeSocket o (boolean close?))
     (.shutdownOutput o (boolean shutdown-on-close?))
     o))
@@ -130,6 +137,23 @@
 (defn- check-socket [op s]
   (when-not (instance? Socket s)
     (throw (c/invalid op (str "not a socket: " (pr-str s))))))
+
+(defn- drain!
+  "Takes whatever `ch` (closed) still holds, so that puts parked on it complete (a put
+  parked on a full channel is not completed by close! alone). Calls `on-item` on each."
+  ([ch] (drain! ch nil))
+  ([ch on-item]
+   (loop []
+     (when-some [v (a/poll! ch)]
+       (when on-item (on-item v))
+       (recur)))))
+
+(defn- end!
+  "Ends a send channel's flow from the channel's side: closes `ch` and drains it, so every
+  pending put completes (the producer's next put gives false)."
+  [ch]
+  (a/close! ch)
+  (drain! ch))
 
 (defn- fail!
   "Puts the error `e` on `ch` (waiting for room without blocking anyone), then closes it."
@@ -181,10 +205,7 @@
      ch)))
 
 (defn- close-buffered-sockets [ch]
-  (loop []
-    (when-let [s (a/poll! ch)]
-      (when (instance? Socket s) (.closeQuietly ^Socket s))
-      (recur))))
+  (drain! ch (fn [s] (when (instance? Socket s) (.closeQuietly ^Socket s)))))
 
 (defn accept-chan
   "Returns a channel of sockets accepted on `listener` (a listening stream socket); each is
@@ -264,9 +285,16 @@
                         :else
                         (if-let [b (->buffer v)]
                           (try (.tryWrite flow b)
-                               (catch IllegalStateException _ false)) ; the flow ended meanwhile
+                               (catch IllegalStateException _ false) ; the flow ended meanwhile
+                               (catch Throwable t
+                                 (.cancel flow)
+                                 (end! ch)
+                                 (report! (doto (SocketException. "send-chan" SocketException$Kind/FATAL 0 nil
+                                                                  (str "cannot send a value: " t) nil)
+                                            (.initCause t)))
+                                 false))
                           (do (.cancel flow)
-                              (a/close! ch)
+                              (end! ch)
                               (report! (c/invalid :send-chan (str "cannot send a value of type "
                                                                   (.getName (class v)))))
                               false)))))
@@ -281,8 +309,8 @@
          _ (vreset! handler-box (on-caller-handler (fn [v] (when (consume! v) (pump!)))))
          handler (reify EventLoop$WriteHandler
                    (onWritten [_ _] (pump!))
-                   (onEnd [_ flow] (report! (.bytesWritten flow)))
-                   (onError [_ _ e] (a/close! ch) (report! e)))]
+                   (onEnd [_ flow] (end! ch) (report! (.bytesWritten flow)))
+                   (onError [_ _ e] (end! ch) (report! e)))]
      (deliver flow-p (.send loop s o handler))
      (pump!)
      ch)))
@@ -309,16 +337,30 @@
      ch)))
 
 (defn connect-ai-chan
-  "Returns a promise-chan that gets a socket connected to the first of `addrinfos` (maps or
-  AddrInfos, e.g. from `sockets.address/address-information`) that accepts, tried in order
-  (a transient error or timeout tries the next, as the egg's socket-connect/ai), or the last
-  SocketException. Does not block. Options: :timeout-ms (per address), :loop."
+  "Returns a promise-chan that gets a socket connected to one of `addrinfos` (maps or
+  AddrInfos, e.g. from `sockets.address/address-information`), or the SocketException when
+  all fail (the last error, its message naming every address tried, ex-data :tried and
+  :errors). Does not block. By default the addresses are tried in order, a transient error or
+  timeout moving on to the next (the egg's socket-connect/ai). With :happy-eyeballs (true, or
+  {:delay-ms n}, default 250) they are tried the RFC 8305 way on the loop: interleaved by
+  family, each next attempt started :delay-ms after the previous one or at once when it fails,
+  the first connection winning and every other attempt's socket closed. Options: :timeout-ms
+  (per address), :happy-eyeballs, :loop."
   ([addrinfos] (connect-ai-chan addrinfos {}))
   ([addrinfos opts]
    (when-not (sequential? addrinfos)
      (throw (c/invalid :connect-ai-chan (str "addrinfos must be a sequence, not " (pr-str addrinfos)))))
    (let [ais (mapv addr/->addrinfo addrinfos)
          o (flow-options :connect-ai-chan opts)
+         happy (:happy-eyeballs opts)
+         delay-ms (cond (or (nil? happy) (false? happy)) nil
+                        (true? happy) EventLoop/HAPPY_DELAY_MS
+                        (and (map? happy) (nil? (:delay-ms happy))) EventLoop/HAPPY_DELAY_MS
+                        (map? happy) (timeout-ms! :connect-ai-chan (:delay-ms happy))
+                        :else (throw (c/invalid :connect-ai-chan
+                                                (str ":happy-eyeballs must be true or {:delay-ms n}, not " (pr-str happy)))))
          ch (a/promise-chan)]
-     (.connectAny (the-loop opts) ais o (connect-handler ch))
+     (if delay-ms
+       (.connectHappy (the-loop opts) ais (long delay-ms) (.timeoutMs o) (connect-handler ch))
+       (.connectAny (the-loop opts) ais o (connect-handler ch)))
      ch)))

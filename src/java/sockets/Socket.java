@@ -269,21 +269,25 @@ public final class Socket implements Closeable {
      * fail, the last error is thrown. Every socket it opened and abandoned is closed.
      */
     public static Socket connectAny(List<AddrInfo> ais, long timeoutMs) throws SocketException {
-        if (ais == null || ais.isEmpty())
-            throw new SocketException("socket-connect/ai", SocketException.Kind.INVALID, 0, null, "no addresses to connect to", null);
-        SocketException last = null;
-        for (AddrInfo ai : ais) {
-            Socket s = open(ai.family(), ai.socktype(), 0);
+        // order, moving on and the final error are sockets.impl.LoopAddresses', shared with the event loop
+        List<AddrInfo> list = sockets.impl.LoopAddresses.order("socket-connect/ai", ais, false);
+        List<SocketException> errors = new java.util.ArrayList<>();
+        for (AddrInfo ai : list) {
             try {
-                s.connect(ai.address(), timeoutMs);
-                return s;
+                Socket s = open(ai.family(), ai.socktype(), 0);
+                try {
+                    s.connect(ai.address(), timeoutMs);
+                    return s;
+                } catch (SocketException e) {
+                    s.closeQuietly();
+                    throw e;
+                }
             } catch (SocketException e) {
-                s.closeQuietly();
-                if (e.kind() != SocketException.Kind.TRANSIENT && e.kind() != SocketException.Kind.TIMEOUT) throw e;
-                last = e;
+                errors.add(e);
+                if (!sockets.impl.LoopAddresses.moveOn(e, false)) break;
             }
         }
-        throw last;
+        throw sockets.impl.LoopAddresses.allFailed(list, errors);
     }
 
     /**

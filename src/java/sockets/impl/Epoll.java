@@ -41,6 +41,7 @@ public interface Epoll {
     //   EPOLLOUT        0x004   writable (or a non-blocking connect finished)
     //   EPOLLERR        0x008   error pending (always reported, even when not asked for)
     //   EPOLLHUP        0x010   hang-up (always reported, even when not asked for)
+    //   EPOLLRDHUP      0x2000  read side shut down (peer FIN on a stream, SHUT_RD on a datagram socket)
     /** EPOLL_CTL_ADD. */ int EPOLL_CTL_ADD = 1;
     /** EPOLL_CTL_DEL. */ int EPOLL_CTL_DEL = 2;
     /** EPOLL_CTL_MOD. */ int EPOLL_CTL_MOD = 3;
@@ -48,6 +49,7 @@ public interface Epoll {
     /** EPOLLOUT. */ int EPOLLOUT = 0x004;
     /** EPOLLERR. */ int EPOLLERR = 0x008;
     /** EPOLLHUP. */ int EPOLLHUP = 0x010;
+    /** EPOLLRDHUP. */ int EPOLLRDHUP = 0x2000;
 
     /**
      * struct epoll_event { uint32_t events; epoll_data_t data; }. The kernel declares it

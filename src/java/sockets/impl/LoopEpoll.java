@@ -58,7 +58,7 @@ public final class LoopEpoll implements LoopPoller {
     }
 
     private static int bits(int interest) {
-        return ((interest & READ) != 0 ? Epoll.EPOLLIN : 0) | ((interest & WRITE) != 0 ? Epoll.EPOLLOUT : 0);
+        return ((interest & READ) != 0 ? Epoll.EPOLLIN | Epoll.EPOLLRDHUP : 0) | ((interest & WRITE) != 0 ? Epoll.EPOLLOUT : 0);
     }
 
     private void ctl(int op, int fd, int ev, long data) throws SocketException {
@@ -88,7 +88,7 @@ public final class LoopEpoll implements LoopPoller {
             if (data == WAKE) { waker.drain(); continue; }
             readyFd[k] = (int) data;
             readyOps[k] = ((ev & Epoll.EPOLLIN) != 0 ? READ : 0) | ((ev & Epoll.EPOLLOUT) != 0 ? WRITE : 0)
-                | ((ev & (Epoll.EPOLLERR | Epoll.EPOLLHUP)) != 0 ? ERROR : 0);
+                | ((ev & (Epoll.EPOLLERR | Epoll.EPOLLHUP)) != 0 ? ERROR : 0) | ((ev & Epoll.EPOLLRDHUP) != 0 ? HUP : 0);
             k++;
         }
         return k;

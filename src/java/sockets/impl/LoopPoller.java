@@ -13,6 +13,11 @@ public interface LoopPoller {
     /** Interest / readiness: readable. */ int READ = 1;
     /** Interest / readiness: writable. */ int WRITE = 2;
     /** Readiness only: error or hang-up. */ int ERROR = 4;
+    /**
+     * Readiness only: the read side is shut down (EPOLLRDHUP: the peer's FIN on a stream, a
+     * local shutdown(SHUT_RD) on a datagram socket). Pollers that cannot tell never report it.
+     */
+    int HUP = 8;
 
     /** Registers {@code fd} (acquired by the caller) with a non-zero interest. */
     void add(int fd, int interest) throws SocketException;
