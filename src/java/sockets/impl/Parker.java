@@ -43,6 +43,17 @@ public final class Parker {
         catch (Throwable t) { return false; }
     }
 
+    /** Loads this class and the classes it uses when a thread parks (see {@link Waiting}). Never blocks. */
+    static void preload() {
+        onVirtualThread();
+        // loaded, not initialised: LoopEpoll's initialiser is for Linux only
+        Class<?>[] used = {Waiter.class, LoopPoller.class, LoopWaker.class, LoopEpoll.class, LoopPoll.class};
+        for (Class<?> c : used) {
+            try { Class.forName(c.getName(), false, c.getClassLoader()); }
+            catch (ClassNotFoundException e) { throw new IllegalStateException(e); }
+        }
+    }
+
     /** One parked thread's wait. */
     private static final class Waiter {
         final Thread thread;

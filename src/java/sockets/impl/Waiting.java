@@ -36,6 +36,13 @@ public final class Waiting {
      */
     public static final long FOREVER_MS = (Long.MAX_VALUE >> 1) / 1_000_000L;
 
+    static {
+        // The parker's classes are loaded with this one, not at the first wait: loading a class
+        // from a directory takes a free fd, which a call waiting at EMFILE would not get (and the
+        // JVM remembers such a failure for good).
+        Parker.preload();
+    }
+
     /** One kind of blocking call: what it waits for and how. Immutable. */
     public static final class Op {
         /** The system call's name for messages ("recv"). */ public final String what;
