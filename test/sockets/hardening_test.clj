@@ -11,7 +11,7 @@
             [clojure.test.check.generators :as gen]
             [clojure.test.check.properties :as prop]
             [sockets.core :as s]
-            [sockets.ext]
+            [sockets.messages]
             [sockets.gen]
             [sockets.test-util :as u])
   (:import (java.io File RandomAccessFile)
@@ -453,13 +453,13 @@
           (dotimes [_ 10] (add! :unix (s/socket :af/unix :sock/stream)))
           (dotimes [_ 20] (add! :connect-ai (s/socket-connect-ai ais))
                           (add! :accept (binding [s/*socket-accept-timeout* 5000] (s/socket-accept l))))
-          (dotimes [_ 5] (run! #(add! :socketpair %) (sockets.ext/socketpair :af/unix :sock/stream)))
-          (let [[a b] (sockets.ext/socketpair :af/unix :sock/dgram)]
+          (dotimes [_ 5] (run! #(add! :socketpair %) (s/socketpair :af/unix :sock/stream)))
+          (let [[a b] (s/socketpair :af/unix :sock/dgram)]
             (try
               (dotimes [_ 10]
                 (with-open [sent (s/socket :af/inet :sock/stream)]
-                  (sockets.ext/socket-send-message a "fd" {:control [{:level :sol/socket :type :scm/rights :fds [sent]}]}))
-                (let [m (sockets.ext/socket-receive-message b 16 {:timeout 5000})]
+                  (sockets.messages/socket-send-message a "fd" {:control [{:level :sol/socket :type :scm/rights :fds [sent]}]}))
+                (let [m (sockets.messages/socket-receive-message b 16 {:timeout-ms 5000})]
                   (run! #(add! :received-fd %) (mapcat :fds (:control m)))))
               (finally (s/socket-close a) (s/socket-close b))))
           (is (= 100 (count @made)))

@@ -145,3 +145,15 @@
         (.invoke (.getMethod (Class/forName "java.lang.Thread$Builder") "factory" (make-array Class 0))
                  builder (object-array 0)))
       (catch NoSuchMethodException _ nil))))
+
+(def ^:private posix-instance (delay (jnr.posix.POSIXFactory/getNativePOSIX)))
+
+(defn posix
+  "The native jnr-posix POSIX (made once), for tests that open, dup or close raw fds."
+  ^jnr.posix.POSIX []
+  @posix-instance)
+
+(defn cloexec-nonblock?
+  "True when socket `so`'s fd is close-on-exec and non-blocking."
+  [^sockets.Socket so]
+  (and (cloexec? (.fileno so)) (nonblocking? (.fileno so))))
