@@ -371,22 +371,9 @@
 ;; ------------------------------------------------------------------ child JVMs
 
 (defn- run-child
-  "Runs test/sockets/child/<script> in a child JVM (this JVM's java and classpath), with
-  `prefix` (a command such as prlimit) before java. Returns {:exit :out :err}, waiting at most
-  120 s (then the child is killed and :exit is :timeout)."
+  "Runs test/sockets/child/<script> in a child JVM: see `sockets.test-util/run-child`."
   [prefix script & args]
-  (let [java (str (io/file (System/getProperty "java.home") "bin" "java"))
-        cmd (concat prefix [java "-Dsockets.child=true" "-cp" (System/getProperty "java.class.path") "clojure.main"
-                            (str "test/sockets/child/" script)] args)
-        out (File/createTempFile "child" ".out")
-        err (File/createTempFile "child" ".err")]
-    (try
-      (let [p (-> (ProcessBuilder. ^java.util.List (vec cmd))
-                  (.redirectOutput out) (.redirectError err) (.start))
-            done (.waitFor p 120 TimeUnit/SECONDS)]
-        (when-not done (.destroyForcibly p) (.waitFor p 10 TimeUnit/SECONDS))
-        {:exit (if done (.exitValue p) :timeout) :out (slurp out) :err (slurp err)})
-      (finally (.delete out) (.delete err)))))
+  (apply u/run-child prefix nil script args))
 
 (defn- child-edn [{:keys [out]}]
   (some-> (last (remove str/blank? (str/split-lines out))) read-string))

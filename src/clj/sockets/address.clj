@@ -19,9 +19,11 @@
 (set! *warn-on-reflection* true)
 
 (defn sockaddr->map
-  "The map form of a `sockets.SockAddr` (nil stays nil)."
-  [^SockAddr sa]
-  (when sa
+  "The map form of a `sockets.SockAddr` (nil stays nil; anything else is :invalid)."
+  [sa]
+  (when (and (some? sa) (not (instance? SockAddr sa)))
+    (throw (args/fail :sockaddr->map "the address" "a sockets.SockAddr or nil" sa)))
+  (when-let [^SockAddr sa sa]
     (let [f (.family sa)]
       (cond
         (.isUnix sa) {:family :af/unix :path (.path sa)}
@@ -189,14 +191,17 @@
 ;; ------------------------------------------------------------------ addrinfo
 
 (defn addrinfo->map
-  "The map form of a `sockets.AddrInfo`."
-  [^AddrInfo ai]
+  "The map form of a `sockets.AddrInfo` (anything else is :invalid)."
+  [ai]
+  (when-not (instance? AddrInfo ai)
+    (throw (args/fail :addrinfo->map "the addrinfo" "a sockets.AddrInfo" ai)))
+  (let [^AddrInfo ai ai]
   {:family (or (c/->kw :af (.family ai)) (.family ai))
    :socktype (or (c/->kw :sock (.socktype ai)) (.socktype ai))
    :protocol (or (c/->kw :ipproto (.protocol ai)) (.protocol ai))
    :address (sockaddr->map (.address ai))
    :canonname (.canonname ai)
-   :flags (c/int->flags :ai (.flags ai))})
+   :flags (c/int->flags :ai (.flags ai))}))
 
 (defn ->addrinfo
   "The `sockets.AddrInfo` for an addrinfo map (or an AddrInfo, returned as is)."

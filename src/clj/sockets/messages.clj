@@ -67,7 +67,7 @@
                    (assoc m :fds (mapv (fn [x]
                                          (if (instance? Socket x)
                                            (let [^Fd fd (.fd ^Socket x)
-                                                 n (.acquire fd (name op))]
+                                                 n (.acquire fd (c/op-name op))]
                                              (.add held fd)
                                              n)
                                            x))
@@ -115,7 +115,7 @@
              (catch SocketException e
                ;; EBADF with the socket still open: an fd in the payload is not open
                (if (and (= ebadf (.errno e)) (seq cs) (not (.isClosed so)))
-                 (throw (doto (c/invalid op (str (name op) ": an :scm/rights fd is not open (EBADF), in "
+                 (throw (doto (c/invalid op (str (c/op-name op) ": an :scm/rights fd is not open (EBADF), in "
                                                  (args/show (vec (mapcat :fds cs)))))
                           (.initCause e)))
                  (throw e))))))))))

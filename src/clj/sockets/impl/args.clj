@@ -33,13 +33,13 @@
 (defn fail
   "The :invalid SocketException \"<op>: <what> must be <rule>, not <value>\"."
   ^SocketException [op what rule v]
-  (c/invalid op (str (name op) ": " what " must be " rule ", not " (show v))))
+  (c/invalid op (str (c/op-name op) ": " what " must be " rule ", not " (show v))))
 
 (defn refuse
   "The :invalid SocketException \"<op>: <message>\" for a refusal that is not about one value's
   rule (e.g. start after end)."
   ^SocketException [op msg]
-  (c/invalid op (str (name op) ": " msg)))
+  (c/invalid op (str (c/op-name op) ": " msg)))
 
 ;; ------------------------------------------------------------------ sockets
 
@@ -53,7 +53,7 @@
 (defn int-in
   "`x` (any integer class) as a long when lo <= x <= hi (longs), else :invalid naming `what`."
   [op what x lo hi]
-  (if (c/int-in? x (long lo) (long hi))
+  (if (c/int-in? x lo hi)
     (long x)
     (throw (fail op what (str "an integer in " lo "-" hi) x))))
 
