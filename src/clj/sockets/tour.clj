@@ -1,12 +1,8 @@
 (ns sockets.tour
   "The tour `lein run` prints: what the library does, on loopback only, each step showing the
   data it got."
-  (:require [clojure.core.async :as a]
-            [clojure.pprint :as pp]
-            [sockets.async :as sa]
-            [sockets.core :as s]
-            [sockets.gen :as sg]
-            [sockets.impl.io-tour :as io-tour])
+  (:require [clojure.pprint :as pp]
+            [sockets.core :as s])
   (:import (java.io File)
            (java.nio.file Files)
            (java.nio.file.attribute FileAttribute)))
@@ -99,13 +95,13 @@
     (show "after set-socket-options!" (s/socket-options so [:so/rcvbuf :so/linger]))))
 
 (defn- tour-async []
-  (let [a-chan sa/accept-chan
-        r-chan sa/receive-chan
-        s-chan sa/send-chan
-        <!! a/<!!
-        >!! a/>!!
-        close! a/close!
-        thread-call a/thread-call]
+  (let [a-chan (requiring-resolve 'sockets.async/accept-chan)
+        r-chan (requiring-resolve 'sockets.async/receive-chan)
+        s-chan (requiring-resolve 'sockets.async/send-chan)
+        <!! (requiring-resolve 'clojure.core.async/<!!)
+        >!! (requiring-resolve 'clojure.core.async/>!!)
+        close! (requiring-resolve 'clojure.core.async/close!)
+        thread-call (requiring-resolve 'clojure.core.async/thread-call)]
     (with-open [l (s/socket :af/inet :sock/stream)]
       (s/socket-bind l (s/inet-address "127.0.0.1" 0))
       (s/socket-listen l 16)
@@ -125,8 +121,8 @@
 
 (defn- tour-gen []
   (let [sample (requiring-resolve 'clojure.test.check.generators/sample)
-        sockaddr sg/sockaddr
-        schedule sg/fault-schedule]
+        sockaddr (requiring-resolve 'sockets.gen/sockaddr)
+        schedule (requiring-resolve 'sockets.gen/fault-schedule)]
     (println "  (gen/sample (sockets.gen/sockaddr) 3)")
     (doseq [m (sample (sockaddr) 3)] (println "   " (pr-str m)))
     (println "  (gen/sample (sockets.gen/fault-schedule) 2)")
@@ -136,7 +132,7 @@
 (def ^:private extra-steps
   ;; [title fn]: steps that need more than sockets.core
   [["Socket options as a keyword map" tour-options]
-   ["Streams: a line protocol over io/reader and io/writer" io-tour/line-protocol]
+   ["Streams: a line protocol over io/reader and io/writer" (fn [] ((requiring-resolve 'sockets.impl.io-tour/line-protocol)))]
    ["core.async: an echo served by channels on one event loop" tour-async]
    ["Generators for property-testing network code" tour-gen]])
 
