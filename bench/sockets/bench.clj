@@ -27,7 +27,7 @@
             [sockets.bench.targets :as targets]
             [sockets.bench.unix :as unix]
             [sockets.core :as sc]
-            [sockets.ext :as sx]
+            [sockets.datagrams :as sx]
             [sockets.io :as sio])
   (:import (java.io InputStream OutputStream)
            (java.net InetSocketAddress ServerSocket StandardSocketOptions)
@@ -153,7 +153,7 @@
   (vec (repeatedly n #(ByteBuffer/allocateDirect (int size)))))
 
 (defn- lib-udp-batched
-  "UDP with sockets.ext/socket-receive-many! and socket-send-many (recvmmsg/sendmmsg, 32
+  "UDP with sockets.datagrams/socket-receive-many! and socket-send-many (recvmmsg/sendmmsg, 32
   datagrams per call) on connected sockets, direct buffers. The receiver, in blocking mode,
   waits inside recvmmsg when nothing is queued."
   [pl ms]

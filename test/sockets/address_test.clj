@@ -189,3 +189,25 @@
     (is (= :lookup (u/kind-of #(s/name-information (s/inet-address "127.0.0.2" 80) #{:ni/namereqd})))))
   (is (= :invalid (u/kind-of #(s/name-information (s/unix-address "/tmp/x")))))
   (is (= :invalid (u/kind-of #(s/name-information "not an address")))))
+
+;; ------------------------------------------------------------------ issue 17 defects
+
+(deftest unencodable-unix-paths-are-refused
+  ;; 17.3: a lone UTF-16 surrogate became '?', so "s\uD800" and "s\uDC00" named one socket
+  (doseq [p ["/tmp/x/s\uD800" "/tmp/x/s\uDC00" "@abs\uD800"]]
+    (is (= :invalid (u/kind-of #(s/unix-address p))) (pr-str p))
+    (is (= :invalid (u/kind-of #(s/sockaddr->string {:family :af/unix :path p}))) (pr-str p)))
+  (with-open [so (s/socket :af/unix :sock/dgram)]
+    (is (= :invalid (u/kind-of #(s/socket-bind so {:family :af/unix :path "/tmp/x/s\uD800"}))))
+    (is (nil? (s/socket-name so)) "nothing was bound"))
+  (is (= "/tmp/x/s\uD83D\uDE00" (:path (s/unix-address "/tmp/x/s\uD83D\uDE00"))) "a surrogate pair is fine"))
+
+(deftest scoped-ipv6-text-is-what-getnameinfo-prints
+  ;; 17.7: NI_NUMERICHOST prints the scope as a number except on link-local addresses
+  (is (= "2001:db8::1%1" (s/sockaddr-address (s/inet-address "2001:db8::1%1" 80))))
+  (is (= "[2001:db8::1%1]:80" (s/sockaddr->string (s/inet-address "2001:db8::1%1" 80))))
+  (is (= "2001:db8::1%7000" (s/sockaddr-address (s/inet-address "2001:db8::1%7000" 80))))
+  (let [lo (SockAddr/scopeName 1)]
+    (is (= (str "fe80::1%" lo) (s/sockaddr-address (s/inet-address "fe80::1%1" 80))) "link-local: the interface name")
+    (is (= (str "ff02::1%" lo) (s/sockaddr-address (s/inet-address "ff02::1%1" 0))) "link-local multicast too"))
+  (is (= "fe80::1" (s/sockaddr-address (s/inet-address "fe80::1" 80))) "no scope, no %"))

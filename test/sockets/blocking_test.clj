@@ -8,7 +8,7 @@
             [sockets.async :as async]
             [sockets.connection-test :as ct]
             [sockets.core :as s]
-            [sockets.ext :as ext]
+            [sockets.messages :as ext]
             [sockets.hardening-test :as ht]
             [sockets.io-test :as iot]
             [sockets.test-util :as u :refer [kind-of]])
@@ -99,16 +99,16 @@
 (deftest calls-that-wait-in-poll-do-not-wait-in-the-kernel
   ;; sendmsg/recvmsg wait in poll(2) whatever the mode: they pass MSG_DONTWAIT, so an empty
   ;; socket in blocking mode times out on time instead of hanging in recvmsg
-  (let [[x y] (ext/socketpair :af/unix :sock/stream)]
+  (let [[x y] (s/socketpair :af/unix :sock/stream)]
     (with-open [^Socket x x ^Socket y y]
       (s/set-socket-blocking! x true)
       (let [t0 (System/nanoTime)
-            k (kind-of #(ext/socket-receive-message x 4 {:timeout 200}))
+            k (kind-of #(ext/socket-receive-message x 4 {:timeout-ms 200}))
             ms (/ (- (System/nanoTime) t0) 1e6)]
         (is (= :timeout k))
         (is (< ms 5000) (str ms " ms")))
       (ext/socket-send-message y ["ok"])
-      (is (= "ok" (String. ^bytes (:data (ext/socket-receive-message x 2 {:timeout 2000})) "UTF-8"))))))
+      (is (= "ok" (String. ^bytes (:data (ext/socket-receive-message x 2 {:timeout-ms 2000})) "UTF-8"))))))
 
 (deftest timeout-zero-never-waits
   (with-open [u (s/socket :af/inet :sock/dgram)]

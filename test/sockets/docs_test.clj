@@ -12,7 +12,8 @@
 
 (def ^:private namespaces
   '[sockets.core sockets.address sockets.constants sockets.options sockets.io sockets.async
-    sockets.gen sockets.proxy sockets.specs sockets.tour sockets.cli sockets.ext sockets.impl.cmsg])
+    sockets.gen sockets.proxy sockets.specs sockets.tour sockets.cli sockets.messages sockets.datagrams sockets.platform
+    sockets.impl.cmsg sockets.impl.args])
 
 (deftest every-public-var-has-a-docstring
   (doseq [n namespaces]

@@ -11,7 +11,7 @@
             [clojure.test.check.generators :as gen]
             [clojure.test.check.properties :as prop]
             [sockets.core :as s]
-            [sockets.ext]
+            [sockets.messages]
             [sockets.gen]
             [sockets.test-util :as u])
   (:import (java.io File RandomAccessFile)
@@ -371,22 +371,9 @@
 ;; ------------------------------------------------------------------ child JVMs
 
 (defn- run-child
-  "Runs test/sockets/child/<script> in a child JVM (this JVM's java and classpath), with
-  `prefix` (a command such as prlimit) before java. Returns {:exit :out :err}, waiting at most
-  120 s (then the child is killed and :exit is :timeout)."
+  "Runs test/sockets/child/<script> in a child JVM: see `sockets.test-util/run-child`."
   [prefix script & args]
-  (let [java (str (io/file (System/getProperty "java.home") "bin" "java"))
-        cmd (concat prefix [java "-Dsockets.child=true" "-cp" (System/getProperty "java.class.path") "clojure.main"
-                            (str "test/sockets/child/" script)] args)
-        out (File/createTempFile "child" ".out")
-        err (File/createTempFile "child" ".err")]
-    (try
-      (let [p (-> (ProcessBuilder. ^java.util.List (vec cmd))
-                  (.redirectOutput out) (.redirectError err) (.start))
-            done (.waitFor p 120 TimeUnit/SECONDS)]
-        (when-not done (.destroyForcibly p) (.waitFor p 10 TimeUnit/SECONDS))
-        {:exit (if done (.exitValue p) :timeout) :out (slurp out) :err (slurp err)})
-      (finally (.delete out) (.delete err)))))
+  (apply u/run-child prefix nil script args))
 
 (defn- child-edn [{:keys [out]}]
   (some-> (last (remove str/blank? (str/split-lines out))) read-string))
@@ -453,13 +440,13 @@
           (dotimes [_ 10] (add! :unix (s/socket :af/unix :sock/stream)))
           (dotimes [_ 20] (add! :connect-ai (s/socket-connect-ai ais))
                           (add! :accept (binding [s/*socket-accept-timeout* 5000] (s/socket-accept l))))
-          (dotimes [_ 5] (run! #(add! :socketpair %) (sockets.ext/socketpair :af/unix :sock/stream)))
-          (let [[a b] (sockets.ext/socketpair :af/unix :sock/dgram)]
+          (dotimes [_ 5] (run! #(add! :socketpair %) (s/socketpair :af/unix :sock/stream)))
+          (let [[a b] (s/socketpair :af/unix :sock/dgram)]
             (try
               (dotimes [_ 10]
                 (with-open [sent (s/socket :af/inet :sock/stream)]
-                  (sockets.ext/socket-send-message a "fd" {:control [{:level :sol/socket :type :scm/rights :fds [sent]}]}))
-                (let [m (sockets.ext/socket-receive-message b 16 {:timeout 5000})]
+                  (sockets.messages/socket-send-message a "fd" {:control [{:level :sol/socket :type :scm/rights :fds [sent]}]}))
+                (let [m (sockets.messages/socket-receive-message b 16 {:timeout-ms 5000})]
                   (run! #(add! :received-fd %) (mapcat :fds (:control m)))))
               (finally (s/socket-close a) (s/socket-close b))))
           (is (= 100 (count @made)))

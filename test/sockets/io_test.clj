@@ -3,6 +3,7 @@
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing use-fixtures]]
             [sockets.constants :as c]
+            [sockets.core :as s]
             [sockets.io :as sio]
             [sockets.test-util :as u])
   (:import (java.io File IOException InputStream OutputStream)
@@ -233,7 +234,7 @@
           (is (Arrays/equals (Arrays/copyOfRange data 512 612) (Arrays/copyOfRange got 100 200))))))
     (testing "zero-length datagrams are skipped, not end of stream"
       (with-sockets [[^Socket a ^Socket b] (dgram-pair)]
-        (let [[^InputStream in] (sio/io-ports b {:receive-timeout T})]
+        (let [[^InputStream in] (sio/io-ports b {:receive-timeout-ms T})]
           (.send a (byte-array 0) 0 0 0 T)
           (.send a (byte-array 0) 0 0 0 T)
           (.send a (bytes-of "xyz") 0 3 0 T)
@@ -322,7 +323,7 @@
 (deftest closing-input-wakes-a-blocked-reader
   (testing "input stream, no receive timeout"
     (with-sockets [[^Socket client ^Socket server] (stream-pair :inet nil)]
-      (let [[^InputStream in ^OutputStream out] (sio/io-ports client {:receive-timeout nil})
+      (let [[^InputStream in ^OutputStream out] (sio/io-ports client {:receive-timeout-ms nil})
             [t result] (reader-thread #(.read in))]
         (is (await-blocked t))
         (.close in)
@@ -331,7 +332,7 @@
   (testing "io/reader: closing the reader does not wait for the reader's lock"
     (u/with-temp-dir [dir]
         (with-sockets [[^Socket client ^Socket server] (stream-pair :unix dir)]
-          (binding [sio/*port-config* (constantly {:receive-timeout nil})]
+          (binding [sio/*port-config* (constantly {:receive-timeout-ms nil})]
             (let [^java.io.BufferedReader r (io/reader client)
                   [t result] (reader-thread #(.readLine r))]
               (is (await-blocked t))
@@ -390,18 +391,18 @@
 
 (deftest timeouts-raise-socket-exception
   (with-sockets [[^Socket client ^Socket _] (stream-pair :inet nil)]
-    (let [[^InputStream in] (sio/io-ports client {:receive-timeout 200})
+    (let [[^InputStream in] (sio/io-ports client {:receive-timeout-ms 200})
           e (try (.read in) nil (catch IOException e e))]
       (is (instance? SocketException e))
       (is (= :timeout (:kind (ex-data e))))))
   (testing "through io/reader, parameters from *port-config*"
     (with-sockets [[^Socket client ^Socket _] (stream-pair :inet nil)]
-      (binding [sio/*port-config* (constantly (assoc sio/default-config :receive-timeout 200))]
+      (binding [sio/*port-config* (constantly (assoc sio/default-config :receive-timeout-ms 200))]
         (let [r (io/reader client)]
           (is (= :timeout (ex-kind #(.readLine ^java.io.BufferedReader r))))))))
   (testing "send timeout: a peer that does not read"
     (with-sockets [[^Socket client ^Socket _] (stream-pair :inet nil)]
-      (let [[_ ^OutputStream out] (sio/io-ports client {:send-timeout 200})
+      (let [[_ ^OutputStream out] (sio/io-ports client {:send-timeout-ms 200})
             block (byte-array (* 1024 1024))]
         (is (= :timeout (ex-kind #(dotimes [_ 256] (.write out block)))))))))
 
@@ -422,7 +423,7 @@
       (is (= :invalid (:kind (ex-data (try (sio/io-ports client bad) (catch Exception e e)))))
           (pr-str bad)))
     (is (not (.isClosed client)) "bad parameters change nothing")
-    (let [[in out] (sio/io-ports client {:send-buffer-size nil :send-size nil :receive-timeout nil})
+    (let [[in out] (sio/io-ports client {:send-buffer-size nil :send-size nil :receive-timeout-ms nil})
           cfg (.config (.ports ^SocketPorts$Input in))]
       (is (= [4096 0 0 -1 60000] [(.receiveBufferSize cfg) (.sendBufferSize cfg) (.sendSize cfg)
                                   (.receiveTimeoutMs cfg) (.sendTimeoutMs cfg)]))
@@ -463,3 +464,14 @@
       (is (= 65536 (first got)))
       (is (Arrays/equals data dst))
       (is (< (second got) 16) (str (second got) " reads of at most 4096 bytes each would take 16")))))
+
+;; ------------------------------------------------------------------ issue 17: one name per meaning
+
+(deftest port-timeouts-are-named-ms
+  (with-open [so (s/socket :af/inet :sock/stream)]
+    (doseq [[old new] [[:receive-timeout :receive-timeout-ms] [:send-timeout :send-timeout-ms]]]
+      (let [e (try (sio/io-ports so {old 100}) nil (catch SocketException e e))]
+        (is (= :invalid (:kind (ex-data e))))
+        (is (re-find (re-pattern (str old " is now " new)) (ex-message e)))))
+    (is (= :invalid (u/kind-of #(sio/io-ports so "params"))) "a non-map")
+    (is (= :invalid (u/kind-of #(sio/io-ports so {:receive-timeout-ms 100000000000000000000N}))) "a bigint")))

@@ -145,3 +145,34 @@
         (.invoke (.getMethod (Class/forName "java.lang.Thread$Builder") "factory" (make-array Class 0))
                  builder (object-array 0)))
       (catch NoSuchMethodException _ nil))))
+
+(def ^:private posix-instance (delay (jnr.posix.POSIXFactory/getNativePOSIX)))
+
+(defn posix
+  "The native jnr-posix POSIX (made once), for tests that open, dup or close raw fds."
+  ^jnr.posix.POSIX []
+  @posix-instance)
+
+(defn cloexec-nonblock?
+  "True when socket `so`'s fd is close-on-exec and non-blocking."
+  [^sockets.Socket so]
+  (and (cloexec? (.fileno so)) (nonblocking? (.fileno so))))
+
+(defn run-child
+  "Runs test/sockets/child/<script> in a child JVM (this JVM's java and classpath) with
+  `jvm-opts`, `prefix` (a command such as prlimit, or nil) before java and `args` after the
+  script. Returns {:exit :out :err}, waiting at most 180 s (then the child is killed and
+  :exit is :timeout)."
+  [prefix jvm-opts script & args]
+  (let [java (str (File. (File. (System/getProperty "java.home") "bin") "java"))
+        cmd (concat prefix [java "-Dsockets.child=true"] jvm-opts
+                    ["-cp" (System/getProperty "java.class.path") "clojure.main" (str "test/sockets/child/" script)]
+                    args)
+        out (File/createTempFile "child" ".out")
+        err (File/createTempFile "child" ".err")]
+    (try
+      (let [p (-> (ProcessBuilder. ^java.util.List (vec cmd)) (.redirectOutput out) (.redirectError err) (.start))
+            done (.waitFor p 180 java.util.concurrent.TimeUnit/SECONDS)]
+        (when-not done (.destroyForcibly p) (.waitFor p 10 java.util.concurrent.TimeUnit/SECONDS))
+        {:exit (if done (.exitValue p) :timeout) :out (slurp out) :err (slurp err)})
+      (finally (.delete out) (.delete err)))))

@@ -12,15 +12,18 @@
   Both convert to the Java values (`sockets.SockAddr`, `sockets.AddrInfo`) at the native
   boundary; every conversion validates first, so nothing malformed reaches libc."
   (:require [clojure.string :as str]
-            [sockets.constants :as c])
+            [sockets.constants :as c]
+            [sockets.impl.args :as args])
   (:import (sockets SockAddr AddrInfo SocketException)))
 
 (set! *warn-on-reflection* true)
 
 (defn sockaddr->map
-  "The map form of a `sockets.SockAddr` (nil stays nil)."
-  [^SockAddr sa]
-  (when sa
+  "The map form of a `sockets.SockAddr` (nil stays nil; anything else is :invalid)."
+  [sa]
+  (when (and (some? sa) (not (instance? SockAddr sa)))
+    (throw (args/fail :sockaddr->map "the address" "a sockets.SockAddr or nil" sa)))
+  (when-let [^SockAddr sa sa]
     (let [f (.family sa)]
       (cond
         (.isUnix sa) {:family :af/unix :path (.path sa)}
@@ -30,14 +33,17 @@
         :else {:family (or (c/->kw :af f) f)}))))
 
 (defn- u32 [op k v]
-  (if (c/int-in? v 0 0xffffffff)
-    (unchecked-int (long v))
-    (throw (c/invalid op (str k " must be an integer in 0-4294967295, not " (pr-str v))))))
+  (unchecked-int (long (args/int-in op k v 0 0xffffffff))))
 
 (defn- check-port [op port]
-  (if (c/int-in? port 0 65535)
-    (int port)
-    (throw (c/invalid op (str "port must be an integer in 0-65535, not " (pr-str port))))))
+  (int (args/int-in op "port" port 0 65535)))
+
+(defn- unix-path
+  "The unix SockAddr of path string `p`, refused (:invalid) when it is not a string, does
+  not fit or cannot be encoded (a lone UTF-16 surrogate would become '?')."
+  ^SockAddr [op p]
+  (args/utf8 op "the path" p)
+  (if (= "" p) (SockAddr/unix "") (SockAddr/unixChecked p)))
 
 (defn ->native
   "The `sockets.SockAddr` for a sockaddr map (or a SockAddr, returned as is). Throws
@@ -50,8 +56,7 @@
      (case (:family x)
        (:af/inet :af/inet6)
        (let [{:keys [address port scope-id flowinfo]} x
-             _ (when-not (string? address)
-                 (throw (c/invalid op (str ":address must be a string, not " (pr-str address)))))
+             _ (when-not (string? address) (throw (args/fail op ":address" "a string" address)))
              sa (SockAddr/parseInet ^String address (check-port op port))]
          (when (not= (:family x) (c/->kw :af (.family sa)))
            (throw (c/invalid op (str "address " (pr-str address) " is not of family " (:family x)))))
@@ -61,11 +66,9 @@
                            (if scope-id (u32 op :scope-id scope-id) (.scopeId sa)))
            sa))
        :af/unix
-       (let [p (:path x)]
-         (when-not (string? p) (throw (c/invalid op (str ":path must be a string, not " (pr-str p)))))
-         (if (= "" p) (SockAddr/unix "") (SockAddr/unixChecked p)))
-       (throw (c/invalid op (str "not a socket address: " (pr-str x)))))
-     :else (throw (c/invalid op (str "not a socket address: " (pr-str x)))))))
+       (unix-path op (:path x))
+       (throw (args/fail op "the address" "a sockaddr map of family :af/inet, :af/inet6 or :af/unix" x)))
+     :else (throw (args/fail op "the address" "a sockaddr map" x)))))
 
 (defn sockaddr?
   "True when `x` is a valid sockaddr map (or a `sockets.SockAddr`)."
@@ -82,11 +85,31 @@
   [sa]
   (:family (check-sockaddr :sockaddr-family sa)))
 
+(defn- link-local-scope?
+  "True for the IPv6 addresses whose scope getnameinfo prints as an interface name:
+  link-local unicast (fe80::/10) and link-local multicast (ffx2::/16)."
+  [^bytes a]
+  (and (= 16 (alength a))
+       (or (and (= 0xfe (bit-and 0xff (aget a 0))) (= 0x80 (bit-and 0xc0 (aget a 1))))
+           (and (= 0xff (bit-and 0xff (aget a 0))) (= 0x02 (bit-and 0x0f (aget a 1)))))))
+
+(defn- address-text
+  "The numeric address text as getnameinfo(NI_NUMERICHOST) prints it: a scoped IPv6 address
+  gets \"%<interface name>\" when link-local (\"%<index>\" when the index names no
+  interface), else \"%<index>\"; unix addresses give the path."
+  [^SockAddr sa]
+  (if (and (.isInet sa) (not (zero? (.scopeId sa))))
+    (str (.host sa) "%" (if (link-local-scope? (.addressBytes sa))
+                          (SockAddr/scopeName (.scopeId sa))
+                          (Integer/toUnsignedString (.scopeId sa))))
+    (.address sa)))
+
 (defn sockaddr-address
   "The address as a string: the numeric IP address (with \"%scope\" for scoped IPv6
-  addresses, as getnameinfo prints it) or, for unix addresses, the path."
+  addresses, as getnameinfo with NI_NUMERICHOST prints it: the interface name for link-local
+  addresses, the number for others, \"2001:db8::1%1\") or, for unix addresses, the path."
   [sa]
-  (.address (->native sa :sockaddr-address)))
+  (address-text (->native sa :sockaddr-address)))
 
 (defn sockaddr-port
   "The port of an internet sockaddr; an error for any other family."
@@ -106,9 +129,15 @@
 
 (defn sockaddr->string
   "The compact string form: \"address\" when the port is 0, \"a.b.c.d:port\",
-  \"[v6%scope]:port\", or the unix path. `string->sockaddr` parses it back."
+  \"[v6%scope]:port\" (scope as in `sockaddr-address`), or the unix path. `string->sockaddr`
+  parses it back."
   [sa]
-  (str (->native sa :sockaddr->string)))
+  (let [n (->native sa :sockaddr->string)
+        a (address-text n)]
+    (cond (not (.isInet n)) (str n)
+          (zero? (.port n)) a
+          (= :af/inet6 (c/->kw :af (.family n))) (str "[" a "]:" (.port n))
+          :else (str a ":" (.port n)))))
 
 (defn inet-address
   "A sockaddr from a numeric IP address string and a port (an integer or a numeric string).
@@ -129,8 +158,7 @@
   "A sockaddr for the unix socket path `path` (\"@name\" is a Linux abstract name). Throws
   when the path does not fit the platform's limit (it is never truncated) or contains NUL."
   [path]
-  (when-not (string? path) (throw (c/invalid :unix-address (str "path must be a string, not " (pr-str path)))))
-  (sockaddr->map (SockAddr/unixChecked path)))
+  (sockaddr->map (unix-path :unix-address path)))
 
 (defn- parse-host-port
   "[host port-string-or-nil] of an inet string form, or nil when it is not inet-shaped."
@@ -163,14 +191,17 @@
 ;; ------------------------------------------------------------------ addrinfo
 
 (defn addrinfo->map
-  "The map form of a `sockets.AddrInfo`."
-  [^AddrInfo ai]
+  "The map form of a `sockets.AddrInfo` (anything else is :invalid)."
+  [ai]
+  (when-not (instance? AddrInfo ai)
+    (throw (args/fail :addrinfo->map "the addrinfo" "a sockets.AddrInfo" ai)))
+  (let [^AddrInfo ai ai]
   {:family (or (c/->kw :af (.family ai)) (.family ai))
    :socktype (or (c/->kw :sock (.socktype ai)) (.socktype ai))
    :protocol (or (c/->kw :ipproto (.protocol ai)) (.protocol ai))
    :address (sockaddr->map (.address ai))
    :canonname (.canonname ai)
-   :flags (c/int->flags :ai (.flags ai))})
+   :flags (c/int->flags :ai (.flags ai))}))
 
 (defn ->addrinfo
   "The `sockets.AddrInfo` for an addrinfo map (or an AddrInfo, returned as is)."

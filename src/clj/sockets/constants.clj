@@ -74,23 +74,29 @@
    :shut "shutdown direction" :msg "message flag" :ai "address-information flag"
    :ni "name-information flag"})
 
+(defn op-name
+  "The name of operation `op` (a keyword; anything else as its string)."
+  ^String [op]
+  (if (instance? clojure.lang.Named op) (name op) (str op)))
+
 (defn invalid
-  "A SocketException of kind :invalid (nothing was done) for operation `op`."
+  "A SocketException of kind :invalid (nothing was done) for operation `op` (a keyword)."
   ^SocketException [op msg]
-  (SocketException. (name op) SocketException$Kind/INVALID 0 nil msg nil))
+  (SocketException. (op-name op) SocketException$Kind/INVALID 0 nil (str msg) nil))
 
 (defn unsupported
-  "A SocketException of kind :unsupported for operation `op`."
+  "A SocketException of kind :unsupported for operation `op` (a keyword)."
   ^SocketException [op msg]
-  (SocketException. (name op) SocketException$Kind/UNSUPPORTED 0 nil msg nil))
+  (SocketException. (op-name op) SocketException$Kind/UNSUPPORTED 0 nil (str msg) nil))
 
 (defn int-in?
-  "True when `x` is an integer (of any integer class) with lo <= x <= hi. A Long, the usual
-  case, is compared without boxed arithmetic: every send and receive checks several values."
-  [x ^long lo ^long hi]
-  (if (instance? Long x)
-    (let [v (.longValue ^Long x)] (and (<= lo v) (<= v hi)))
-    (and (integer? x) (<= lo x) (<= x hi))))
+  "True when `x` is an integer (of any integer class) with lo <= x <= hi (integers; false
+  for anything else). A Long, the usual case, is compared without boxed arithmetic: every
+  send and receive checks several values."
+  [x lo hi]
+  (if (and (instance? Long x) (instance? Long lo) (instance? Long hi))
+    (let [v (.longValue ^Long x)] (and (<= (.longValue ^Long lo) v) (<= v (.longValue ^Long hi))))
+    (and (integer? x) (integer? lo) (integer? hi) (<= lo x) (<= x hi))))
 
 (def max-receive-length
   "The most bytes a receive that allocates its own array (`socket-receive`'s len,
@@ -129,7 +135,10 @@
      :else (throw (invalid op (str "flags must be a set of " (kind-names kind) "s or an int, not " (pr-str flags)))))))
 
 (defn int->flags
-  "The set of keywords of `kind` whose bits are all in `n` (bits without a name are dropped)."
+  "The set of keywords of `kind` whose bits are all in `n` (bits without a name are dropped).
+  Throws :invalid when `n` is not an integer in the range of a long."
   [kind n]
+  (when-not (int-in? n Long/MIN_VALUE Long/MAX_VALUE)
+    (throw (invalid :int->flags (str "int->flags: flags must be an integer, not " (pr-str n)))))
   (let [n (long n)]
     (into #{} (for [[kw v] (tables kind) :when (and v (pos? v) (= v (bit-and n v)))] kw))))

@@ -5,14 +5,16 @@
 
   Building blocks:
     sockets      socket socket? socket-fileno socket-family socket-type socket-protocol
+                 socketpair fd->socket  (beyond the egg: socketpair(2), adopting an open fd)
     addresses    inet-address unix-address sockaddr? sockaddr-family sockaddr-address sockaddr-port
                  sockaddr-path sockaddr->string string->sockaddr  (sockaddrs are plain maps)
     lookup       address-information addrinfo? addrinfo-* name-information
-    connections  socket-connect socket-connect-ai socket-bind socket-listen socket-accept
+    connections  socket-connect socket-connect-ai connect-ai-happy socket-bind socket-listen socket-accept
                  socket-accept-ready? socket-shutdown socket-close socket-close* socket-name socket-peer-name
                  socket-blocking? set-socket-blocking!  (beyond the egg: where a blocked thread waits)
     datagrams    socket-receive-many! socket-receive-many socket-send-many  (beyond the egg:
-                 many datagrams per system call, recvmmsg/sendmmsg)
+                 many datagrams per system call, recvmmsg/sendmmsg; sockets.datagrams with
+                 these parameters' values as default timeouts)
     data         socket-receive! socket-receive socket-receive-from! socket-receive-from socket-receive-ready?
                  socket-send socket-send-to socket-send-all
     parameters   *socket-connect-timeout* *socket-accept-timeout* *socket-receive-timeout*
@@ -20,15 +22,23 @@
 
   Blocking calls block only the calling thread. Every failure is a `sockets.SocketException`
   (an IOException) whose ex-data is {:op :errno :errno-code :address :kind}, :kind one of
-  :timeout :transient :unsupported :fatal :closed :interrupted :invalid :lookup."
-  (:require [sockets.address :as addr]
+  :timeout :transient :unsupported :fatal :closed :interrupted :invalid :lookup.
+
+  More beyond the egg, one namespace per concern (each mirroring a Java class): sockets.messages
+  (sendmsg/recvmsg, control data, fd passing, credentials), sockets.datagrams (many datagrams
+  per call), sockets.platform (platform data; loading sockets.core loads it, so
+  clojure.datafy works on sockets), sockets.io (ports), sockets.options, sockets.async."
+  (:require [clojure.java.io :as io]
+            [sockets.address :as addr]
             [sockets.constants :as c]
-            [sockets.ext]
+            [sockets.datagrams :as dg]
+            [sockets.impl.args :as args]
             [sockets.io :as sio]
-            [sockets.options :as o])
+            [sockets.options :as o]
+            [sockets.platform])
   (:import (java.nio ByteBuffer)
-           (java.nio.charset StandardCharsets)
-           (sockets Socket Socket$Received SockAddr)))
+           (java.util.concurrent LinkedBlockingQueue TimeUnit)
+           (sockets AddrInfo Messages Socket Socket$Received SocketException SocketException$Kind)))
 
 (set! *warn-on-reflection* true)
 
@@ -61,9 +71,7 @@
 (defn- timeout-ms
   "A parameter's value as the Java core's timeout (negative: none)."
   ^long [op v]
-  (cond (nil? v) -1
-        (c/int-in? v 0 Integer/MAX_VALUE) (long v)
-        :else (throw (c/invalid op (str "timeout must be nil or a non-negative integer of milliseconds, not " (pr-str v))))))
+  (args/timeout-ms op "the timeout parameter" v))
 
 ;; ------------------------------------------------------------------ constants
 
@@ -104,9 +112,6 @@
   [x]
   (instance? Socket x))
 
-(defn- sock
-  ^Socket [op s]
-  (if (instance? Socket s) s (throw (c/invalid op (str "not a socket: " (pr-str s))))))
 
 (defn ^sockets.Socket socket
   "Returns a new socket of `family` (:af/inet, :af/inet6, :af/unix) and `type` (:sock/stream,
@@ -121,8 +126,7 @@
      (socket family type 0 protocol-or-opts)
      (socket family type protocol-or-opts nil)))
   ([family type protocol opts]
-   (when-not (or (nil? opts) (map? opts))
-     (throw (c/invalid :socket (str "options must be a map, not " (pr-str opts)))))
+   (args/options :socket opts)
    (when (seq opts) (o/check-options :socket opts))
    (let [so (Socket/open (c/->int :af family :socket) (c/->int :sock type :socket)
                          (c/->int :ipproto (or protocol 0) :socket))]
@@ -131,16 +135,37 @@
             (catch Throwable t (.closeQuietly so) (throw t))))
      so)))
 
-(defn socket-fileno "The socket's file descriptor number." [s] (.fileno (sock :socket-fileno s)))
+(defn socketpair
+  "Beyond the egg (socketpair(2)): returns [a b], two connected sockets of `family` (:af/unix;
+  Linux has no other) and `type` (:sock/stream, :sock/dgram, :sock/seqpacket), protocol 0
+  unless given. Both are non-blocking and close-on-exec (atomically where the platform can,
+  else by fcntl; if that fails both are closed). Does not block."
+  ([family type] (socketpair family type 0))
+  ([family type protocol]
+   (let [op :socketpair
+         ^objects r (Messages/socketPair (c/->int :af family op) (c/->int :sock type op)
+                                         (c/->int :ipproto (or protocol 0) op))]
+     [(aget r 0) (aget r 1)])))
+
+(defn ^sockets.Socket fd->socket
+  "Beyond the egg: returns a `sockets.Socket` owning open socket fd `fd` (an integer), with
+  its family, type and protocol read from the kernel (SO_DOMAIN or getsockname, SO_TYPE,
+  SO_PROTOCOL where the platform has it), made non-blocking and close-on-exec. Closing the
+  socket closes the fd. Does not block. Throws :invalid when `fd` is not a socket (the fd is
+  then left open and still yours)."
+  [fd]
+  (Messages/adopt (int (args/int-in :fd->socket "fd" fd 0 Integer/MAX_VALUE))))
+
+(defn socket-fileno "The socket's file descriptor number." [s] (.fileno (args/socket :socket-fileno s)))
 
 (defn- kw-or-int [kind n] (or (c/->kw kind n) n))
 
-(defn socket-family "The socket's address family keyword (:af/inet ...)." [s] (kw-or-int :af (.family (sock :socket-family s))))
-(defn socket-type "The socket's type keyword (:sock/stream ...)." [s] (kw-or-int :sock (.type (sock :socket-type s))))
+(defn socket-family "The socket's address family keyword (:af/inet ...)." [s] (kw-or-int :af (.family (args/socket :socket-family s))))
+(defn socket-type "The socket's type keyword (:sock/stream ...)." [s] (kw-or-int :sock (.type (args/socket :socket-type s))))
 (defn socket-protocol
   "The socket's protocol keyword (0, the default protocol, reads as :ipproto/ip)."
   [s]
-  (kw-or-int :ipproto (.protocol (sock :socket-protocol s))))
+  (kw-or-int :ipproto (.protocol (args/socket :socket-protocol s))))
 
 (defmethod print-method Socket [^Socket s ^java.io.Writer w]
   (.write w (str "#<socket fd:" (.fileno s) " " (kw-or-int :af (.family s)) " " (kw-or-int :sock (.type s))
@@ -167,7 +192,7 @@
 
 (defn- check-stream [op ^Socket s]
   (when (= (.type s) (c/->int :sock :sock/dgram))
-    (throw (c/invalid op (str (name op) " needs a stream socket, not a datagram socket")))))
+    (throw (args/fail op "the socket" "a stream socket" s))))
 
 (defn socket-connect
   "Connects `so` to `saddr`, blocking this thread (not others) up to *socket-connect-timeout*.
@@ -175,69 +200,184 @@
   :kind :transient; the parameter's timeout raises :kind :timeout; anything else :kind :fatal.
   On failure the socket is closed, as in the egg."
   [so saddr]
-  (let [s (sock :socket-connect so)
+  (let [s (args/socket :socket-connect so)
         sa (addr/->native saddr :socket-connect)]
     (.connect s sa (timeout-ms :socket-connect *socket-connect-timeout*))
     nil))
+
+;; ------------------------------------------------------------------ happy eyeballs (beyond the egg)
+
+(defn- interleave-families
+  "RFC 8305 section 4: alternate address families, starting with the first one's."
+  [ais]
+  (let [groups (group-by #(.family ^AddrInfo %) ais)
+        order (distinct (map #(.family ^AddrInfo %) ais))
+        qs (map groups order)]
+    (loop [qs qs out []]
+      (if (every? empty? qs)
+        out
+        (recur (map rest qs) (into out (keep first qs)))))))
+
+(defn- attempt-error [e] (if (instance? SocketException e) (.getMessage ^Throwable e) (str e)))
+
+(defn connect-ai-happy
+  "Connects to one of `ais` (addrinfo maps or `sockets.AddrInfo`s) the RFC 8305 way and
+  returns [socket attempts]: attempts start in family-interleaved order, each
+  :attempt-delay ms (default 250) after the previous one or at once when the previous one
+  fails; the first connection wins and every other attempt is abandoned and its socket closed.
+  `attempts` is a vector of {:address sockaddr :error message-or-nil :ms elapsed :won? bool}
+  (abandoned attempts have :error \"abandoned\"). Options: :attempt-delay ms (10-60000),
+  :timeout-ms for each attempt (default *socket-connect-timeout*; nil: the system's). Blocks
+  this thread; the attempts run on their own threads. When every attempt fails, throws the
+  last error with the attempt log as ex-data :attempts (and the other ex-data of that error)."
+  ([ais] (connect-ai-happy ais {}))
+  ([ais opts]
+   (let [op :connect-ai-happy
+         opts (args/options op opts args/renamed-keys)]
+     (when (or (not (sequential? ais)) (empty? ais))
+       (throw (args/fail op "the addresses" "a non-empty sequence of addrinfos" ais)))
+     (let [delay-ms (args/int-in op ":attempt-delay" (get opts :attempt-delay 250) 10 60000)
+           t (timeout-ms op (get opts :timeout-ms *socket-connect-timeout*))
+           ais (interleave-families (mapv addr/->addrinfo ais))
+           start (System/nanoTime)
+           ms #(quot (- (System/nanoTime) start) 1000000)
+           results (LinkedBlockingQueue.)
+           winner (atom nil)
+           sockets (atom {})                ; index -> Socket of attempts in flight
+           launch (fn [i]
+                    (let [^AddrInfo ai (nth ais i)
+                          th (Thread.
+                              (fn []
+                                (try
+                                  (let [s (Socket/open (.family ai) (.socktype ai) 0)]
+                                    (swap! sockets assoc i s)
+                                    (try
+                                      ;; a winner chosen before this socket was registered: give up
+                                      (when @winner (.closeQuietly s))
+                                      (.connect s (.address ai) t)
+                                      (if (compare-and-set! winner nil s)
+                                        (.put results [i :ok s (ms)])
+                                        (do (.closeQuietly s) (.put results [i :abandoned nil (ms)])))
+                                      (catch Throwable e
+                                        (.closeQuietly s)
+                                        (.put results [i (if @winner :abandoned :error) e (ms)]))))
+                                  (catch Throwable e (.put results [i :error e (ms)]))))
+                              (str "happy-eyeballs-" i))]
+                      (.setDaemon th true)
+                      (.start th)))
+           n (count ais)]
+       (launch 0)
+       (loop [started 1 finished 0 next-at (+ (ms) delay-ms) log {} last-err nil]
+         (let [wait (max 0 (- next-at (ms)))
+               r (if (< started n)
+                   (.poll results wait TimeUnit/MILLISECONDS)
+                   (.take results))]
+           (cond
+             (nil? r)                    ; the delay passed: start the next attempt
+             (do (launch started) (recur (inc started) finished (+ (ms) delay-ms) log last-err))
+
+             (= :ok (second r))
+             (let [[i _ s t-ms] r]
+               ;; abandon the rest: closing wakes a blocked connect within Socket/WAKE_MS (it
+               ;; fails :closed and closes its fd); wait for each so no loser outlives this call
+               (doseq [[j ^Socket o] @sockets :when (not= j i)] (.closeQuietly o))
+               (let [log (assoc log i {:address (addr/sockaddr->map (.address ^AddrInfo (nth ais i)))
+                                       :error nil :ms t-ms :won? true})
+                     log (loop [log log]
+                           (if (>= (count log) started)
+                             log
+                             (if-let [[j _ _ j-ms] (.poll results 5000 TimeUnit/MILLISECONDS)]
+                               (recur (assoc log j {:address (addr/sockaddr->map (.address ^AddrInfo (nth ais j)))
+                                                    :error "abandoned" :ms j-ms :won? false}))
+                               log)))]
+                 [s (mapv log (sort (keys log)))]))
+
+             :else
+             (let [[i _ e t-ms] r
+                   log (assoc log i {:address (addr/sockaddr->map (.address ^AddrInfo (nth ais i)))
+                                     :error (attempt-error e) :ms t-ms :won? false})
+                   finished (inc finished)
+                   ;; RFC 8305 moves on after any failure; only a bad argument stops everything
+                   fatal? (and (instance? SocketException e)
+                               (= SocketException$Kind/INVALID (.kind ^SocketException e)))]
+               (cond
+                 (or fatal? (and (= finished n) (= started n)))
+                 (do (doseq [[_ ^Socket o] @sockets] (.closeQuietly o))
+                     (let [attempts (mapv log (sort (keys log)))
+                           ^Throwable e e]
+                       (throw (if (instance? SocketException e)
+                                (let [^SocketException se e]
+                                  (doto (SocketException. (.op se) (.kind se) (.errno se) (.address se) (.getMessage se)
+                                                          {:attempts attempts})
+                                    (.initCause se)))
+                                (doto (SocketException. (name op) SocketException$Kind/FATAL 0 nil (str e) {:attempts attempts})
+                                  (.initCause e))))))
+
+                 (< started n)           ; a failure starts the next attempt at once
+                 (do (launch started) (recur (inc started) finished (+ (ms) delay-ms) log e))
+
+                 :else (recur started finished next-at log e))))))))))
 
 (defn ^sockets.Socket socket-connect-ai
   "Connects to each addrinfo of `ais` in order with a fresh socket of its family and type until
   one succeeds; returns that connected socket. A fatal error aborts at once; a transient or
   timeout error tries the next; when all fail, the last error is raised. Every socket opened
   and abandoned is closed. Each attempt waits up to *socket-connect-timeout*.
-  With `{:happy-eyeballs true}` (or a map of `sockets.ext/connect-ai-happy` options such as
+  With `{:happy-eyeballs true}` (or a map of `connect-ai-happy` options such as
   {:attempt-delay 250}) attempts are staggered RFC 8305-style across families and the first
-  to connect wins; call `sockets.ext/connect-ai-happy` itself for the attempt log."
+  to connect wins; call `connect-ai-happy` itself for the attempt log."
   ([ais] (socket-connect-ai ais nil))
   ([ais opts]
-   (when (or (not (sequential? ais)) (empty? ais))
-     (throw (c/invalid :socket-connect-ai "no addresses to connect to")))
-   (if-let [he (:happy-eyeballs opts)]
-     (first ((requiring-resolve 'sockets.ext/connect-ai-happy) ais (if (map? he) he {})))
-     (Socket/connectAny (mapv addr/->addrinfo ais) (timeout-ms :socket-connect-ai *socket-connect-timeout*)))))
+   (let [op :socket-connect-ai
+         opts (args/options op opts)]
+     (when (or (not (sequential? ais)) (empty? ais))
+       (throw (args/fail op "the addresses" "a non-empty sequence of addrinfos" ais)))
+     (if-let [he (:happy-eyeballs opts)]
+       (first (connect-ai-happy ais (if (map? he) he {})))
+       (Socket/connectAny (mapv addr/->addrinfo ais) (timeout-ms op *socket-connect-timeout*))))))
 
 (defn socket-bind
   "Binds `so` to `saddr`. Returns nil."
   [so saddr]
-  (let [s (sock :socket-bind so)]
+  (let [s (args/socket :socket-bind so)]
     (.bind s (addr/->native saddr :socket-bind))
     nil))
 
 (defn socket-listen
-  "Listens for connections on stream socket `so`, with a queue of `backlog`. Returns nil."
+  "Listens for connections on stream socket `so`, with a queue of `backlog` (an int; passed
+  to listen(2) as is, as the egg does: a negative backlog is taken as 0, a large one is cut
+  to the system's limit). Returns nil."
   [so backlog]
-  (let [s (sock :socket-listen so)]
+  (let [s (args/socket :socket-listen so)]
     (check-stream :socket-listen s)
-    (when-not (c/int-in? backlog 0 Integer/MAX_VALUE)
-      (throw (c/invalid :socket-listen (str "backlog must be a non-negative integer, not " (pr-str backlog)))))
-    (.listen s (int backlog))
+    (.listen s (int (args/int-in :socket-listen "backlog" backlog Integer/MIN_VALUE Integer/MAX_VALUE)))
     nil))
 
 (defn ^sockets.Socket socket-accept
   "Accepts a connection on listening socket `so` and returns the new connected socket, blocking
   this thread up to *socket-accept-timeout* (then :kind :timeout)."
   [so]
-  (let [s (sock :socket-accept so)]
+  (let [s (args/socket :socket-accept so)]
     (check-stream :socket-accept s)
     (.accept s (timeout-ms :socket-accept *socket-accept-timeout*))))
 
 (defn socket-accept-ready?
   "True when a connection is waiting to be accepted on `so` (never blocks)."
   [so]
-  (.acceptReady (sock :socket-accept-ready? so)))
+  (.acceptReady (args/socket :socket-accept-ready? so)))
 
 (defn socket-shutdown
   "Shuts down the reading (:shut/rd), writing (:shut/wr) or both (:shut/rdwr) sides of `so`'s
   connection. ENOTCONN is ignored. Returns nil."
   [so how]
-  (.shutdown (sock :socket-shutdown so) (c/->int :shut how :socket-shutdown))
+  (.shutdown (args/socket :socket-shutdown so) (c/->int :shut how :socket-shutdown))
   nil)
 
 (defn socket-close
   "Closes `so`; raises if close(2) fails. Threads blocked on it wake with :kind :closed. Closing
   a closed socket does nothing. Returns nil."
   [so]
-  (.close (sock :socket-close so))
+  (.close (args/socket :socket-close so))
   nil)
 
 (defn socket-close*
@@ -250,7 +390,7 @@
   "True when `so` is in blocking mode (see `set-socket-blocking!`); sockets are created
   non-blocking, as in the egg."
   [so]
-  (.isBlocking (sock :socket-blocking? so)))
+  (.isBlocking (args/socket :socket-blocking? so)))
 
 (defn set-socket-blocking!
   "Beyond the egg: puts `so`'s fd in blocking mode (`true`) or back in non-blocking mode
@@ -266,61 +406,30 @@
   blocking; `sockets.async` channels put the socket back in non-blocking mode for good (then
   this returns false). Linux only: elsewhere it stays non-blocking and this returns false."
   [so on?]
-  (.setBlocking (sock :set-socket-blocking! so) (boolean on?)))
+  (.setBlocking (args/socket :set-socket-blocking! so) (boolean on?)))
 
 (defn socket-name
   "The sockaddr map of `so`'s local end, or nil when it is not bound."
   [so]
-  (addr/sockaddr->map (.localAddress (sock :socket-name so))))
+  (addr/sockaddr->map (.localAddress (args/socket :socket-name so))))
 
 (defn socket-peer-name
   "The sockaddr map of `so`'s remote end, or nil when it is not connected (also works for
   connected datagram sockets)."
   [so]
-  (addr/sockaddr->map (.peerAddress (sock :socket-peer-name so))))
+  (addr/sockaddr->map (.peerAddress (args/socket :socket-peer-name so))))
 
 ;; ------------------------------------------------------------------ buffers
 
-(defn- index [op what v]
-  (if (c/int-in? v 0 Integer/MAX_VALUE)
-    (int v)
-    (throw (c/invalid op (str what " must be a non-negative integer, not " (pr-str v))))))
-
-(defn- implicit?
-  "True when a ByteBuffer is used from its position to its limit (no start/end given)."
-  [buf start end]
-  (and (instance? ByteBuffer buf) (nil? start) (nil? end)))
-
-(defn- region
-  "A ByteBuffer over [start, end) of `buf` (byte array, ByteBuffer, or for sending a string as
-  UTF-8), checked before anything native runs. A ByteBuffer with no start/end is used from its
-  position to its limit; otherwise indices are absolute and its position is left alone."
-  ^ByteBuffer [op buf start end sending?]
-  (let [^ByteBuffer bb (cond
-                         (bytes? buf) (ByteBuffer/wrap ^bytes buf)
-                         (instance? ByteBuffer buf) (if (and (not sending?) (.isReadOnly ^ByteBuffer buf))
-                                                      (throw (c/invalid op "cannot receive into a read-only buffer"))
-                                                      (.duplicate ^ByteBuffer buf))
-                         (and sending? (string? buf)) (ByteBuffer/wrap (.getBytes ^String buf StandardCharsets/UTF_8))
-                         :else (throw (c/invalid op (str "buffer must be a byte array or a ByteBuffer"
-                                                         (when sending? " or a string") ", not "
-                                                         (if (nil? buf) "nil" (.getName (class buf)))))))]
-    (if (implicit? buf start end)
-      (.slice bb)
-      (let [limit (.limit bb)
-            st (index op "start" (or start 0))
-            en (if (nil? end) limit (index op "end" end))]
-        (when (> st en) (throw (c/invalid op (str "start " st " is after end " en))))
-        (when (> en limit) (throw (c/invalid op (str "end " en " is beyond the buffer's length " limit))))
-        (.slice (.limit (.position bb (int st)) (int en)))))))
-
 (defn- advance!
-  "After an implicit (position..limit) ByteBuffer operation, moves its position by n."
+  "After an implicit (position..limit) ByteBuffer operation, moves its position by n (at most
+  to its limit: with :msg/trunc a receive reports a datagram's real length)."
   [buf start end n]
-  (when (implicit? buf start end)
-    (.position ^ByteBuffer buf (+ (.position ^ByteBuffer buf) (int n)))))
+  (when (args/implicit? buf start end)
+    (let [^ByteBuffer b buf]
+      (.position b (+ (.position b) (int (min (long n) (.remaining b))))))))
 
-(defn- msg-flags ^long [op flags] (c/flags->int :msg flags op))
+(defn- msg-flags ^long [op flags] (args/flags op :msg flags))
 
 ;; ------------------------------------------------------------------ receiving
 
@@ -329,34 +438,43 @@
   (default its end) and returns the count, 0 meaning the peer shut down a stream. Blocks this
   thread until data arrives, up to *socket-receive-timeout*. `flags`: a set of :msg/ keywords
   (:msg/peek, :msg/oob, :msg/waitall, :msg/dontwait) or an int. A datagram longer than the
-  space is truncated and the rest lost. With a ByteBuffer and no start/end, the bytes go at its
-  position, which then advances."
+  space is truncated and the rest lost; with `flags` :msg/trunc the count is then the
+  datagram's real length, larger than the space (only the space was filled). With a ByteBuffer
+  and no start/end, the bytes go at its position, which then advances (by at most the space)."
   ([so buf] (socket-receive! so buf nil nil 0))
   ([so buf start] (socket-receive! so buf start nil 0))
   ([so buf start end] (socket-receive! so buf start end 0))
   ([so buf start end flags]
    (let [op :socket-receive!
-         s (sock op so)
-         bb (region op buf start end false)
+         s (args/socket op so)
+         bb (args/region op buf start end false)
          n (.receive s bb (int (msg-flags op flags)) (timeout-ms op *socket-receive-timeout*))]
      (advance! buf start end n)
      n)))
 
-(defn- check-len [op len]
-  (when-not (c/int-in? len 0 c/max-receive-length)
-    (throw (c/invalid op (str "len must be an integer in 0-" c/max-receive-length ", not " (pr-str len))))))
+(defn- check-len ^long [op len]
+  (args/size op "len" len c/max-receive-length))
+
+(defn- fit
+  "The first min(n, len) bytes of `buf` (of length len): never padded, even when a receive
+  with :msg/trunc reports a datagram longer than the buffer."
+  ^bytes [^bytes buf ^long n]
+  (if (= n (alength buf)) buf (java.util.Arrays/copyOf buf (int (min n (alength buf))))))
 
 (defn socket-receive
-  "Receives up to `len` bytes and returns them as a byte array sized to fit (empty when a stream
-  peer shut down). Otherwise as `socket-receive!`."
+  "Receives up to `len` bytes (0 to 64 MiB, `sockets.constants/max-receive-length`) and
+  returns them as a byte array sized to fit (empty when a stream peer shut down): only bytes
+  that were received, never more than `len`. With `flags` :msg/trunc a longer datagram is cut
+  to `len` bytes and its real length is not reported here: use `socket-receive!`, whose count
+  it is. Otherwise as `socket-receive!`."
   ([so len] (socket-receive so len 0))
   ([so len flags]
-   (check-len :socket-receive len)
-   (let [s (sock :socket-receive so)
+   (let [len (check-len :socket-receive len)
+         s (args/socket :socket-receive so)
          buf (byte-array len)
          n (.receive s buf 0 (int len) (int (msg-flags :socket-receive flags))
                      (timeout-ms :socket-receive *socket-receive-timeout*))]
-     (if (= n len) buf (java.util.Arrays/copyOf buf n)))))
+     (fit buf n))))
 
 (defn socket-receive-from!
   "Like `socket-receive!` for a datagram socket: returns [count sender-sockaddr]."
@@ -365,25 +483,28 @@
   ([so buf start end] (socket-receive-from! so buf start end 0))
   ([so buf start end flags]
    (let [op :socket-receive-from!
-         s (sock op so)
-         bb (region op buf start end false)
+         s (args/socket op so)
+         bb (args/region op buf start end false)
          ^Socket$Received r (.receiveFrom s bb (int (msg-flags op flags)) (timeout-ms op *socket-receive-timeout*))]
      (advance! buf start end (.count r))
      [(.count r) (addr/sockaddr->map (.from r))])))
 
 (defn socket-receive-from
-  "Receives up to `len` bytes from a datagram socket; returns [bytes sender-sockaddr]."
+  "Receives up to `len` bytes (0 to 64 MiB) from a datagram socket; returns [bytes
+  sender-sockaddr], the bytes only those received (never more than `len`). The vector's
+  metadata {:length n} is the count the system reported: with `flags` :msg/trunc, a longer
+  datagram's real length."
   ([so len] (socket-receive-from so len 0))
   ([so len flags]
-   (check-len :socket-receive-from len)
-   (let [buf (byte-array len)
+   (let [len (check-len :socket-receive-from len)
+         buf (byte-array len)
          [n from] (socket-receive-from! so buf 0 len flags)]
-     [(if (= n len) buf (java.util.Arrays/copyOf buf (int n))) from])))
+     (with-meta [(fit buf n) from] {:length n}))))
 
 (defn socket-receive-ready?
   "True when data (or end of stream, or an error) is waiting on `so` (never blocks)."
   [so]
-  (.receiveReady (sock :socket-receive-ready? so)))
+  (.receiveReady (args/socket :socket-receive-ready? so)))
 
 ;; ------------------------------------------------------------------ sending
 
@@ -397,8 +518,8 @@
   ([so buf start end] (socket-send so buf start end 0))
   ([so buf start end flags]
    (let [op :socket-send
-         s (sock op so)
-         bb (region op buf start end true)
+         s (args/socket op so)
+         bb (args/region op buf start end true)
          n (.send s bb (int (msg-flags op flags)) (timeout-ms op *socket-send-timeout*))]
      (advance! buf start end n)
      n)))
@@ -410,10 +531,10 @@
   ([so buf saddr start end] (socket-send-to so buf saddr start end 0))
   ([so buf saddr start end flags]
    (let [op :socket-send-to
-         s (sock op so)
-         _ (when (nil? saddr) (throw (c/invalid op "socket-send-to needs a destination address")))
+         s (args/socket op so)
+         _ (when (nil? saddr) (throw (args/fail op "the destination address" "a sockaddr" saddr)))
          sa (addr/->native saddr op)
-         bb (region op buf start end true)
+         bb (args/region op buf start end true)
          n (.sendTo s bb sa (int (msg-flags op flags)) (timeout-ms op *socket-send-timeout*))]
      (advance! buf start end n)
      n)))
@@ -427,11 +548,10 @@
   ([so buf start end] (socket-send-all so buf start end 0))
   ([so buf start end flags]
    (let [op :socket-send-all
-         s (sock op so)
-         bb (region op buf start end true)
+         s (args/socket op so)
+         bb (args/region op buf start end true)
          size *socket-send-size*
-         _ (when-not (or (nil? size) (c/int-in? size 1 (dec Integer/MAX_VALUE)))
-             (throw (c/invalid op (str "*socket-send-size* must be nil or a positive integer, not " (pr-str size)))))
+         _ (when-not (nil? size) (args/int-in op "*socket-send-size*" size 1 (dec Integer/MAX_VALUE)))
          n (.remaining bb)]
      (.sendAll s bb (int (msg-flags op flags)) (int (or size 0)) (timeout-ms op *socket-send-timeout*))
      (advance! buf start end n)
@@ -451,9 +571,36 @@
   set-ip-time-to-live! set-ipv6-v6-only!
   set-socket-option get-socket-option socket-options set-socket-options!)
 
-;; ------------------------------------------------------------------ many datagrams (sockets.ext)
+;; ------------------------------------------------------------------ many datagrams (sockets.datagrams)
 
-(reexport-from sockets.ext socket-receive-many! socket-receive-many socket-send-many)
+(defn- with-timeout
+  "`opts` with :timeout-ms defaulting to parameter value `v`."
+  [op opts v]
+  (let [opts (args/options op opts args/renamed-keys)]
+    (if (contains? opts :timeout-ms) opts (assoc opts :timeout-ms v))))
+
+(defn socket-receive-many!
+  "`sockets.datagrams/socket-receive-many!` (many datagrams per call into `bufs`), waiting up
+  to the :timeout-ms option, else *socket-receive-timeout*. Returns a vector of
+  {:count :address :truncated?}, one per datagram."
+  ([so bufs] (socket-receive-many! so bufs nil))
+  ([so bufs opts]
+   (dg/socket-receive-many! so bufs (with-timeout :socket-receive-many! opts *socket-receive-timeout*))))
+
+(defn socket-receive-many
+  "`sockets.datagrams/socket-receive-many` (up to `n` datagrams of at most `size` bytes per
+  call, into new arrays), waiting up to the :timeout-ms option, else *socket-receive-timeout*.
+  Returns a vector of {:data :address :truncated?}, one per datagram."
+  ([so n size] (socket-receive-many so n size nil))
+  ([so n size opts]
+   (dg/socket-receive-many so n size (with-timeout :socket-receive-many opts *socket-receive-timeout*))))
+
+(defn socket-send-many
+  "`sockets.datagrams/socket-send-many` (many datagrams per call), waiting up to the
+  :timeout-ms option, else *socket-send-timeout*. Returns how many datagrams were sent."
+  ([so datagrams] (socket-send-many so datagrams nil))
+  ([so datagrams opts]
+   (dg/socket-send-many so datagrams (with-timeout :socket-send-many opts *socket-send-timeout*))))
 
 ;; ------------------------------------------------------------------ ports (sockets.io)
 
@@ -463,8 +610,8 @@
   {:receive-buffer-size *socket-receive-buffer-size*
    :send-buffer-size *socket-send-buffer-size*
    :send-size *socket-send-size*
-   :receive-timeout *socket-receive-timeout*
-   :send-timeout *socket-send-timeout*})
+   :receive-timeout-ms *socket-receive-timeout*
+   :send-timeout-ms *socket-send-timeout*})
 
 (defn socket-io-ports
   "Returns [in out]: a java.io.InputStream and OutputStream over the connected socket `so`
@@ -489,5 +636,8 @@
   [port]
   (sio/socket-abandon-port port))
 
-;; clojure.java.io on sockets reads the parameter vars when the streams are made (binding works)
-(alter-var-root #'sio/*port-config* (constantly port-parameters))
+;; clojure.java.io on sockets reads the parameter vars (or sockets.io/*port-config*, when bound
+;; to a function) when the streams are made, so binding either works
+(extend Socket
+  io/IOFactory
+  (sio/socket-streams-impl (fn [] (if-let [f sio/*port-config*] (f) (port-parameters)))))

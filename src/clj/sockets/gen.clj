@@ -2,9 +2,14 @@
   "test.check generators for property-testing network code: addresses, addrinfo maps,
   constants and payloads. Built on clojure.spec.gen.alpha, so test.check is loaded only when a
   generator is used (add org.clojure/test.check to your test dependencies)."
-  (:require [clojure.spec.gen.alpha :as gen]
+  (:require [clojure.spec.alpha :as spec]
+            [clojure.spec.gen.alpha :as gen]
             [clojure.string :as str]
-            [sockets.address :as addr])
+            [sockets.address :as addr]
+            [sockets.constants :as c]
+            [sockets.core :as core]
+            [sockets.options :as o]
+            [sockets.proxy :as proxy])
   (:import (sockets SockAddr)
            (sockets.impl Native SockAddrCodec)))
 
@@ -113,12 +118,11 @@
 (defn fault-proxy
   "Starts a fault-injecting TCP proxy on loopback: see `sockets.proxy/fault-proxy`."
   [opts]
-  ((requiring-resolve 'sockets.proxy/fault-proxy) opts))
+  (proxy/fault-proxy opts))
 
 (defmacro with-fault-proxy
   "(with-fault-proxy [p {:target addr :schedule sched}] body...): see `sockets.proxy`."
   [binding & body]
-  (require 'sockets.proxy)
   `(sockets.proxy/with-fault-proxy ~binding ~@body))
 
 ;; ------------------------------------------------------------------ addrinfo, constants, options
@@ -126,7 +130,7 @@
 (defn flags
   "Generator of flag sets of `kind` (:ai, :ni, :msg): sets of the keywords this platform defines."
   [kind]
-  (let [defined (sort (for [[k v] (get (deref (requiring-resolve 'sockets.constants/tables)) kind) :when v] k))]
+  (let [defined (sort (for [[k v] (get c/tables kind) :when v] k))]
     (gen/fmap set (gen/vector (gen/elements defined) 0 3))))
 
 (defn addrinfo
@@ -148,11 +152,10 @@
   "The options of `sockets.options/option-table` a fresh socket of `family` and `type` accepts
   writing here (probed on a fresh socket), except read-only and write-only ones."
   [family type]
-  (let [table @(requiring-resolve 'sockets.options/option-table)
-        socket (requiring-resolve 'sockets.core/socket)
-        get-opts (requiring-resolve 'sockets.options/socket-options)
-        set-opts! (requiring-resolve 'sockets.options/set-socket-options!)]
-    (with-open [^java.io.Closeable so (socket family type)]
+  (let [table o/option-table
+        get-opts o/socket-options
+        set-opts! o/set-socket-options!]
+    (with-open [^java.io.Closeable so (core/socket family type)]
       (let [current (get-opts so)]
         (vec (sort (for [[k {:keys [read-only? write-only?]}] table
                          :when (and (not read-only?) (not write-only?) (contains? current k)
@@ -173,12 +176,11 @@
 (defn socket-option-map
   "Generator of option maps for a socket of `family` and `type` (default :af/inet
   :sock/stream): only options such a socket accepts here, each with a valid value generated
-  from its spec (sockets.specs registers one per option keyword). Loads sockets.options."
+  from its spec (sockets.options registers one per option keyword)."
   ([] (socket-option-map :af/inet :sock/stream))
   ([family type]
-   (require 'sockets.specs)
    (let [ks (settable family type)
-         spec-gen (requiring-resolve 'clojure.spec.alpha/gen)]
+         spec-gen spec/gen]
      (gen/bind (gen/fmap set (gen/vector (gen/elements ks) 1 (min 6 (count ks))))
                (fn [chosen]
                  (apply gen/hash-map (mapcat (fn [k] [k (or (kernel-valid k) (spec-gen k))]) (sort chosen))))))))
@@ -189,8 +191,7 @@
   refuse them before setting anything."
   ([] (invalid-option-map :af/inet :sock/stream))
   ([family type]
-   (require 'sockets.specs)
-   (let [valid? (requiring-resolve 'clojure.spec.alpha/valid?)
+   (let [valid? spec/valid?
          ks (settable family type)
          bad (gen/elements ["x" -1 -1000000 1.5 :bogus [] {} 4294967296 nil])]
      (gen/fmap (fn [[good [k v]]] (assoc good k v))

@@ -87,7 +87,7 @@
   ^SocketException [^SocketException e op what]
   (if (zero? (.errno e))
     e
-    (SocketException. (name op)
+    (SocketException. (c/op-name op)
                       (if (eopnotsupp (.errno e)) SocketException$Kind/UNSUPPORTED (.kind e))
                       (.errno e) (.address e)
                       (str (if (= "get-socket-option" (.op e)) "unable to get" "unable to set")
@@ -100,7 +100,7 @@
   (check-socket op s)
   (if (instance? Socket s)
     (let [^Fd fd (.fd ^Socket s)
-          n (.acquire fd (name op))]
+          n (.acquire fd (c/op-name op))]
       (try (f n) (finally (.release fd))))
     (f (int s))))
 
@@ -433,7 +433,7 @@
                         (keep (fn [[k v]] (when-let [msg (check-value k v)] [k msg])))
                         opts)]
      (when (seq problems)
-       (throw (SocketException. (name op) SocketException$Kind/INVALID 0 nil
+       (throw (SocketException. (c/op-name op) SocketException$Kind/INVALID 0 nil
                                 (str "invalid socket options: " (str/join "; " (sort (vals problems))))
                                 {:problems problems})))
      opts)))
@@ -452,7 +452,7 @@
           (reduce (fn [applied [k [l nm] raw]]
                     (try (native-set op k n l nm raw)
                          (catch SocketException e
-                           (throw (SocketException. (name op) (.kind e) (.errno e) (.address e)
+                           (throw (SocketException. (c/op-name op) (.kind e) (.errno e) (.address e)
                                                     (str (.getMessage e)
                                                          (if (seq applied)
                                                            (str " (already set: " (str/join ", " applied) ")")

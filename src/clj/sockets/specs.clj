@@ -8,6 +8,8 @@
             [clojure.spec.test.alpha :as stest]
             [sockets.address :as addr]
             [sockets.constants :as c]
+            [sockets.core]
+            [sockets.datagrams]
             [sockets.gen :as sg]
             [sockets.impl.option-specs]) ; option value specs, registered under each option's keyword
   (:import (sockets SockAddr SocketException)))
@@ -65,7 +67,6 @@
 (s/def ::socket #(instance? sockets.Socket %))
 (s/def ::timeout (s/nilable (s/int-in 0 Integer/MAX_VALUE)))
 
-(require 'sockets.core)
 
 (s/fdef sockets.core/inet-address
   :args (s/cat :addr (s/nilable string?) :port (s/nilable (s/or :int ::port :string string?)))
@@ -90,9 +91,7 @@
 (defn instrument "Turns on argument checking for the library's fdefs; returns the instrumented symbols." [] (stest/instrument (library-fdefs)))
 (defn unstrument "Turns off argument checking for the library's fdefs; returns the symbols." [] (stest/unstrument (library-fdefs)))
 
-;; ------------------------------------------------------------------ many datagrams (sockets.ext)
-
-(require 'sockets.ext)
+;; ------------------------------------------------------------------ many datagrams (sockets.datagrams, sockets.core)
 
 (s/def ::datagram-buffer #(or (bytes? %) (instance? java.nio.ByteBuffer %)))
 (s/def ::payload #(or (bytes? %) (instance? java.nio.ByteBuffer %) (string? %)))
@@ -101,31 +100,36 @@
 (s/def ::datagram (s/or :payload ::payload
                         :map (s/keys :req-un [:sockets.specs.datagram/data] :opt-un [:sockets.specs.datagram/address])))
 (s/def :sockets.specs.many/flags ::msg-flags)
-(s/def :sockets.specs.many/timeout ::timeout)
+(s/def :sockets.specs.many/timeout-ms ::timeout)
 (s/def :sockets.specs.many/address ::sockaddr)
 (s/def :sockets.specs.many/address? boolean?)
-(s/def ::receive-many-opts (s/keys :opt-un [:sockets.specs.many/flags :sockets.specs.many/timeout :sockets.specs.many/address?]))
-(s/def ::send-many-opts (s/keys :opt-un [:sockets.specs.many/flags :sockets.specs.many/timeout :sockets.specs.many/address]))
+(s/def ::receive-many-opts (s/keys :opt-un [:sockets.specs.many/flags :sockets.specs.many/timeout-ms :sockets.specs.many/address?]))
+(s/def ::send-many-opts (s/keys :opt-un [:sockets.specs.many/flags :sockets.specs.many/timeout-ms :sockets.specs.many/address]))
 (s/def :sockets.specs.received/count nat-int?)
 (s/def :sockets.specs.received/address (s/nilable ::sockaddr))
 (s/def :sockets.specs.received/truncated? boolean?)
 (s/def :sockets.specs.received/data bytes?)
 
-(s/fdef sockets.ext/socket-receive-many!
+(s/def ::receive-many!-fspec (s/fspec
   :args (s/cat :so ::socket :bufs (s/coll-of ::datagram-buffer :kind sequential? :min-count 1 :max-count sockets.Datagrams/MAX)
                :opts (s/? ::receive-many-opts))
   :ret (s/coll-of (s/keys :req-un [:sockets.specs.received/count :sockets.specs.received/truncated?]
                           :opt-un [:sockets.specs.received/address])
-                  :kind vector? :min-count 1 :max-count sockets.Datagrams/MAX))
-(s/fdef sockets.ext/socket-receive-many
+                  :kind vector? :min-count 1 :max-count sockets.Datagrams/MAX)))
+(s/def ::receive-many-fspec (s/fspec
   :args (s/cat :so ::socket :n (s/int-in 1 (inc sockets.Datagrams/MAX)) :size (s/int-in 0 (inc c/max-receive-length)) :opts (s/? ::receive-many-opts))
   :ret (s/coll-of (s/keys :req-un [:sockets.specs.received/data :sockets.specs.received/truncated?]
                           :opt-un [:sockets.specs.received/address])
-                  :kind vector? :min-count 1 :max-count sockets.Datagrams/MAX))
-(s/fdef sockets.ext/socket-send-many
+                  :kind vector? :min-count 1 :max-count sockets.Datagrams/MAX)))
+(s/def ::send-many-fspec (s/fspec
   :args (s/cat :so ::socket :datagrams (s/coll-of ::datagram :kind sequential? :max-count sockets.Datagrams/MAX)
                :opts (s/? ::send-many-opts))
-  :ret (s/int-in 0 (inc sockets.Datagrams/MAX)))
+  :ret (s/int-in 0 (inc sockets.Datagrams/MAX))))
+
+(doseq [ns '[sockets.datagrams sockets.core]]
+  (s/def-impl (symbol (str ns) "socket-receive-many!") ::receive-many!-fspec (s/get-spec ::receive-many!-fspec))
+  (s/def-impl (symbol (str ns) "socket-receive-many") ::receive-many-fspec (s/get-spec ::receive-many-fspec))
+  (s/def-impl (symbol (str ns) "socket-send-many") ::send-many-fspec (s/get-spec ::send-many-fspec)))
 
 ;; ------------------------------------------------------------------ proxy schedules (sockets.datagram-proxy, sockets.proxy)
 

@@ -8,7 +8,9 @@
   name) is sent from and received as `:data` raw bytes: nothing is ever dropped.
 
   Layouts are the native ones (native byte order; time_t and suseconds_t are C longs)."
-  (:require [sockets.constants :as c])
+  (:require [clojure.spec.alpha :as spec]
+            [sockets.constants :as c]
+            [sockets.impl.args :as args])
   (:import (java.nio ByteBuffer ByteOrder)
            (sockets Messages SockAddr SocketException)
            (sockets.impl MsgLib)))
@@ -34,13 +36,25 @@
   types
   (atom builtin))
 
+(defn- int32? [x] (c/int-in? x Integer/MIN_VALUE Integer/MAX_VALUE))
+
+(spec/def ::pair (spec/tuple qualified-keyword? qualified-keyword?))
+(spec/def ::numbers (spec/tuple int32? int32?))
+(spec/def ::entry (spec/cat :pair ::pair :numbers ::numbers))
+
 (defn register-type!
   "Names control-message type [level-kw type-kw] as platform numbers [level type], so maps
   with those keywords encode and received messages with those numbers decode through
-  `encode-data` / `decode-data` methods for the pair. Returns the pair."
+  `encode-data` / `decode-data` methods for the pair. The entry is checked whole first (a
+  vector of two qualified keywords, a vector of two ints): a malformed one is :invalid and
+  changes nothing. Returns the pair."
   [pair numbers]
-  (swap! types assoc pair numbers)
-  pair)
+  (when-not (spec/valid? ::entry [pair numbers])
+    (throw (args/fail :register-control-type! "the entry [pair numbers]"
+                      "[[level-keyword type-keyword] [level-int type-int]] (qualified keywords, ints)"
+                      [pair numbers])))
+  (swap! types assoc (vec pair) (mapv int numbers))
+  (vec pair))
 
 (defn builtin-types
   "The [level type] keyword pairs this codec has methods for and this platform has numbers for."
@@ -59,20 +73,22 @@
 (defn pair->numbers
   "[level-int type-int] for a control map's :level and :type (keywords or ints)."
   [op level type]
-  (let [lvl (cond (integer? level) level
+  (let [lvl (cond (integer? level) (args/int-in op "control message :level" level Integer/MIN_VALUE Integer/MAX_VALUE)
                   (keyword? level) (or (some (fn [[[lk _] [l _]]] (when (and (= lk level) l) l)) @types)
                                        (get-in c/tables [(keyword (namespace level)) level])
-                                       (throw (c/invalid op (str "unknown control message level " level))))
-                  :else (throw (c/invalid op (str "control message :level must be a keyword or int, not " (pr-str level)))))
-        typ (cond (integer? type) type
+                                       (throw (args/fail op "control message :level" "a known level keyword (or an int)" level)))
+                  :else (throw (args/fail op "control message :level" "a keyword or an int" level)))
+        typ (cond (integer? type) (args/int-in op "control message :type" type Integer/MIN_VALUE Integer/MAX_VALUE)
                   (keyword? type) (let [nums (get @types [level type] ::none)]
-                                    (cond (= nums ::none) (throw (c/invalid op (str "unknown control message type " [level type])))
+                                    (cond (= nums ::none) (throw (args/fail op "control message [:level :type]" "a known pair (see control-types) or ints" [level type]))
                                           (nil? (second nums)) (throw (c/unsupported op (str "control message type " [level type] " is not supported on this platform")))
                                           :else (second nums)))
-                  :else (throw (c/invalid op (str "control message :type must be a keyword or int, not " (pr-str type)))))]
+                  :else (throw (args/fail op "control message :type" "a keyword or an int" type)))]
     [(int lvl) (int typ)]))
 
-(defn- dispatch [m] [(:level m) (:type m)])
+(defn- dispatch [m]
+  (when-not (map? m) (throw (args/fail :encode-control-data "a control message" "a map" m)))
+  [(:level m) (:type m)])
 
 (defmulti encode-data
   "The data bytes of control-message map `m` (dispatch on [(:level m) (:type m)]). The
@@ -81,28 +97,30 @@
 
 (defmulti decode-data
   "The fields (a map) of a received control message's data bytes, dispatch on the keyword
-  pair [level type]. The default gives {:data bytes}."
-  (fn [pair ^bytes _data] pair))
+  pair [level type]. The default gives {:data bytes}. Data that is not a byte array is
+  :invalid (checked before any method runs)."
+  (fn [pair data]
+    (when-not (bytes? data) (throw (args/fail :decode-control-data "the data" "a byte array" data)))
+    pair))
 
 (defmethod encode-data :default [m]
   (let [d (:data m)]
-    (if (bytes? d) d (throw (c/invalid :socket-send-message (str "control message " (dispatch m) " needs :data bytes"))))))
+    (if (bytes? d) d (throw (args/fail :socket-send-message (str "control message " (args/show (dispatch m)) " :data") "a byte array" d)))))
 
 (defmethod decode-data :default [_ data] {:data data})
 
 (defn- buf ^ByteBuffer [n] (.order (ByteBuffer/allocate n) (ByteOrder/nativeOrder)))
 (defn- wrap ^ByteBuffer [^bytes b] (.order (ByteBuffer/wrap b) (ByteOrder/nativeOrder)))
 
-(defn- check [op pred v what]
-  (if (pred v) v (throw (c/invalid op (str what ", not " (pr-str v))))))
+(defn- check [op pred v what rule]
+  (if (pred v) v (throw (args/fail op what rule v))))
 
-(defn- int32? [x] (c/int-in? x Integer/MIN_VALUE Integer/MAX_VALUE))
 (defn- uint32? [x] (c/int-in? x 0 0xffffffff))
 
 ;; ---- SCM_RIGHTS: int fds[]
 (defmethod encode-data [:sol/socket :scm/rights] [{:keys [fds]}]
   (when-not (and (sequential? fds) (every? #(c/int-in? % 0 Integer/MAX_VALUE) fds))
-    (throw (c/invalid :socket-send-message (str ":scm/rights :fds must be a vector of fd numbers, not " (pr-str fds)))))
+    (throw (args/fail :socket-send-message ":scm/rights :fds" "a vector of fd numbers" fds)))
   (let [b (buf (* 4 (count fds)))]
     (doseq [f fds] (.putInt b (int f)))
     (.array b)))
@@ -114,9 +132,9 @@
 ;; ---- SCM_CREDENTIALS: struct ucred {pid_t pid; uid_t uid; gid_t gid}
 (defmethod encode-data [:sol/socket :scm/credentials] [{:keys [pid uid gid]}]
   (let [op :socket-send-message]
-    (check op int32? pid ":pid must be an int")
-    (check op uint32? uid ":uid must be a uint32")
-    (check op uint32? gid ":gid must be a uint32")
+    (check op int32? pid ":pid" "an int")
+    (check op uint32? uid ":uid" "a uint32")
+    (check op uint32? gid ":gid" "a uint32")
     (let [b (buf 12)]
       (.putInt b (int pid)) (.putInt b (unchecked-int uid)) (.putInt b (unchecked-int gid))
       (.array b))))
@@ -133,8 +151,10 @@
 
 (defn- encode-time [op m frac limit]
   (let [s (:seconds m) f (frac m)]
-    (check op integer? s ":seconds must be an integer")
-    (check op #(c/int-in? % 0 (dec limit)) f (str frac " must be an integer in 0-" (dec limit)))
+    (if (= 8 (Messages/longSize))
+      (args/int-in op ":seconds" s Long/MIN_VALUE Long/MAX_VALUE)
+      (args/int-in op ":seconds" s Integer/MIN_VALUE Integer/MAX_VALUE))
+    (args/int-in op (str frac) f 0 (dec limit))
     (let [b (buf (* 2 (Messages/longSize)))]
       (put-long b s) (put-long b f)
       (.array b))))
@@ -151,14 +171,14 @@
 
 ;; ---- IP_TTL / IP_TOS: an int (the kernel delivers IP_TOS as one byte, takes either)
 (defmethod encode-data [:ipproto/ip :ip/ttl] [{:keys [ttl]}]
-  (check :socket-send-message #(c/int-in? % 0 255) ttl ":ttl must be an integer in 0-255")
+  (args/int-in :socket-send-message ":ttl" ttl 0 255)
   (.array (.putInt (buf 4) (int ttl))))
 
 (defmethod decode-data [:ipproto/ip :ip/ttl] [_ ^bytes data]
   (case (alength data) 4 {:ttl (.getInt (wrap data))} 1 {:ttl (bit-and 0xff (aget data 0))} {:data data}))
 
 (defmethod encode-data [:ipproto/ip :ip/tos] [{:keys [tos]}]
-  (check :socket-send-message #(c/int-in? % 0 255) tos ":tos must be an integer in 0-255")
+  (args/int-in :socket-send-message ":tos" tos 0 255)
   (.array (.putInt (buf 4) (int tos))))
 
 (defmethod decode-data [:ipproto/ip :ip/tos] [_ ^bytes data]
@@ -171,7 +191,7 @@
   (let [sa (when (string? s) (try (SockAddr/parseInet ^String s 0) (catch SocketException _ nil)))
         b (some-> ^SockAddr sa .addressBytes)]
     (when-not (and b (= n (alength ^bytes b)) (zero? (.scopeId ^SockAddr sa)))
-      (throw (c/invalid op (str what " must be a numeric IPv" (if (= n 4) 4 6) " address, not " (pr-str s)))))
+      (throw (args/fail op what (str "a numeric IPv" (if (= n 4) 4 6) " address") s)))
     b))
 
 (defn- ip-string
@@ -184,7 +204,7 @@
 (defmethod encode-data [:ipproto/ip :ip/pktinfo] [{:keys [ifindex local destination] :or {ifindex 0 local "0.0.0.0" destination "0.0.0.0"}}]
   (let [op :socket-send-message
         b (buf 12)]
-    (check op int32? ifindex ":ifindex must be an int")
+    (check op int32? ifindex ":ifindex" "an int")
     (.putInt b (int ifindex))
     (.put b (ip-bytes op local 4 ":local"))
     (.put b (ip-bytes op destination 4 ":destination"))
@@ -201,7 +221,7 @@
 (defmethod encode-data [:ipproto/ipv6 :ipv6/pktinfo] [{:keys [ifindex destination] :or {ifindex 0 destination "::"}}]
   (let [op :socket-send-message
         b (buf 20)]
-    (check op uint32? ifindex ":ifindex must be a uint32")
+    (check op uint32? ifindex ":ifindex" "a uint32")
     (.put b (ip-bytes op destination 16 ":destination"))
     (.putInt b (unchecked-int ifindex))
     (.array b)))
@@ -217,7 +237,7 @@
 (defn encode
   "[level-int type-int data-bytes] for control map `m`."
   [op m]
-  (when-not (map? m) (throw (c/invalid op (str "a control message must be a map, not " (pr-str m)))))
+  (when-not (map? m) (throw (args/fail op "a control message" "a map" m)))
   (let [[l t] (pair->numbers op (:level m) (:type m))]
     [l t (encode-data m)]))
 

@@ -1,0 +1,103 @@
+(ns sockets.platform
+  "What this platform has, as data, and `clojure.datafy` on sockets. Beyond the egg.
+
+  Building blocks:
+    platform data     platform (constants, missing ones, control-message types, options each
+                      family/type supports, event-loop kind, features)
+    datafy            (clojure.datafy/datafy socket) gives a map of the socket (fd, family,
+                      type, addresses, options, TCP_INFO on Linux); nav into :local-address or
+                      :peer-address gives name-information. Loading this namespace (sockets.core
+                      does) extends clojure.core.protocols/Datafiable to `sockets.Socket`."
+  (:require [clojure.core.protocols :as p]
+            [sockets.address :as addr]
+            [sockets.constants :as c]
+            [sockets.messages :as messages]
+            [sockets.options :as o])
+  (:import (sockets Messages Socket SocketException SocketException$Kind)
+           (sockets.impl MsgLib Native)))
+
+(set! *warn-on-reflection* true)
+
+(def ^:private probe-families [:af/inet :af/inet6 :af/unix])
+(def ^:private probe-types [:sock/stream :sock/dgram :sock/seqpacket])
+
+(defn- probe-options
+  "{[family type] #{option-keywords}} read by getsockopt on fresh sockets, or :unsupported."
+  []
+  (into (sorted-map)
+        (for [f probe-families t probe-types
+              :when (and (get-in c/tables [:af f]) (get-in c/tables [:sock t]))]
+          [[f t]
+           (try
+             (with-open [s (Socket/open (c/->int :af f) (c/->int :sock t) 0)]
+               (into (sorted-set) (keys (o/socket-options s))))
+             (catch SocketException e
+               (if (= SocketException$Kind/UNSUPPORTED (.kind e)) :unsupported
+                   {:error (.getMessage e)})))])))
+
+(defn platform
+  "Returns data about this platform (reads the kernel; opens and closes a few sockets):
+    :os :arch            from the JVM
+    :constants           {kind {keyword number}} for every constant this platform has
+    :missing             {kind #{keyword ...}} for the named ones it lacks
+    :control-messages    {[level type] [level-number type-number]} the ancillary codec knows here
+    :options             {[family type] #{option ...}} options readable on a fresh socket of each
+                         family and type (:unsupported where the socket cannot be made)
+    :event-loop          :epoll or :poll (what sockets.EventLoop uses)
+    :features            {:atomic-socket-flags? :msg-nosignal? :msg-cmsg-cloexec? :peer-credentials}"
+  []
+  {:os (System/getProperty "os.name")
+   :arch (System/getProperty "os.arch")
+   :constants (into (sorted-map) (for [[k m] c/tables] [k (into (sorted-map) (filter val m))]))
+   :missing (into (sorted-map) (for [[k m] c/tables
+                                     :let [ks (into (sorted-set) (keep (fn [[kw v]] (when (nil? v) kw)) m))]
+                                     :when (seq ks)]
+                                 [k ks]))
+   :control-messages (messages/control-types)
+   :options (probe-options)
+   :event-loop (if Native/LINUX :epoll :poll)
+   :features {:atomic-socket-flags? (pos? Native/SOCK_ATOMIC_FLAGS)
+              :msg-nosignal? (pos? Native/MSG_NOSIGNAL)
+              :msg-cmsg-cloexec? (pos? MsgLib/MSG_CMSG_CLOEXEC)
+              :peer-credentials (if Native/LINUX :so-peercred :getpeereid)}})
+
+;; ------------------------------------------------------------------ datafy
+
+(defn- kw-or-int [kind n] (or (c/->kw kind n) n))
+
+(defn- tcp-info [^Socket s]
+  (when (and Native/LINUX (= (.type s) (c/->int :sock :sock/stream))
+             (#{(c/->int :af :af/inet) (c/->int :af :af/inet6)} (.family s)))
+    (try (let [^longs v (Messages/tcpInfo s)]
+           (zipmap [:state :ca-state :retransmits :probes :backoff :rto-us :ato-us :snd-mss :rcv-mss
+                    :unacked :lost :retrans :pmtu :rtt-us :rttvar-us :snd-cwnd :advmss]
+                   (vec v)))
+         (catch SocketException _ nil))))
+
+(defn- nav-address [_ k v]
+  (if (and (#{:local-address :peer-address} k) (map? v) (#{:af/inet :af/inet6} (:family v)))
+    (let [[host service] (addr/name-information v)]
+      {:address v :host host :service service})
+    v))
+
+(defn- datafy-socket [^Socket s]
+  (with-meta
+    (if (.isClosed s)
+      {:fd (.fileno s) :closed? true
+       :family (kw-or-int :af (.family s)) :type (kw-or-int :sock (.type s))
+       :protocol (kw-or-int :ipproto (.protocol s))}
+      (let [local (try (addr/sockaddr->map (.localAddress s)) (catch SocketException _ nil))
+            peer (try (addr/sockaddr->map (.peerAddress s)) (catch SocketException _ nil))
+            info (tcp-info s)]
+        (cond-> {:fd (.fileno s) :closed? false
+                 :family (kw-or-int :af (.family s)) :type (kw-or-int :sock (.type s))
+                 :protocol (kw-or-int :ipproto (.protocol s))
+                 :local-address local :peer-address peer
+                 :options (try (o/socket-options s) (catch SocketException e {:error (.getMessage e)}))}
+          info (assoc :tcp-info info))))
+    {`p/nav nav-address}))
+
+(extend-protocol p/Datafiable
+  Socket
+  (datafy [s] (datafy-socket s)))
+
