@@ -318,7 +318,7 @@
       (try
         (binding [s/*socket-connect-timeout* 10000]
           (let [t0 (System/nanoTime)
-                so (s/socket-connect-ai [(ai (s/socket-name full)) (ai (s/socket-name good))] {:happy-eyeballs {:attempt-delay 100}})]
+                so (s/socket-connect-ai [(ai (s/socket-name full)) (ai (s/socket-name good))] {:happy-eyeballs {:attempt-delay-ms 100}})]
             (with-open [so so]
               (is (< (/ (- (System/nanoTime) t0) 1e6) 5000) "the answering address wins long before the 10 s timeout")
               (is (= (s/socket-name good) (s/socket-peer-name so)))

@@ -204,7 +204,7 @@
         (tu/with-fd-check
           (let [t0 (System/currentTimeMillis)
                 [so attempts] (s/connect-ai-happy [(ai (s/socket-name hole)) (ai (s/socket-name good))]
-                                                  {:attempt-delay 100 :timeout-ms 10000})
+                                                  {:attempt-delay-ms 100 :timeout-ms 10000})
                 elapsed (- (System/currentTimeMillis) t0)]
             (try
               (is (< elapsed 5000) "well under the 10 s connect timeout")
@@ -231,7 +231,7 @@
     (if (some nil? six)
       (skip "no IPv6 loopback here")
       (let [ai6 (fn [a] (assoc (ai a) :family :af/inet6))
-            e (try (s/connect-ai-happy [(ai6 (first six)) (ai6 (second six)) (ai four)] {:attempt-delay 50 :timeout-ms 5000}) nil
+            e (try (s/connect-ai-happy [(ai6 (first six)) (ai6 (second six)) (ai four)] {:attempt-delay-ms 50 :timeout-ms 5000}) nil
                    (catch SocketException e e))]
         (is (= [(first six) four (second six)] (map :address (:attempts (ex-data e))))
             "RFC 8305: the second attempt uses the other family")))))
@@ -242,14 +242,14 @@
                          (let [a (s/socket-name so)] (s/socket-close so) a)))
         a1 (refused) a2 (refused)]
     (tu/with-fd-check
-      (let [e (try (s/connect-ai-happy [(ai a1) (ai a2)] {:attempt-delay 100 :timeout-ms 5000}) nil
+      (let [e (try (s/connect-ai-happy [(ai a1) (ai a2)] {:attempt-delay-ms 100 :timeout-ms 5000}) nil
                    (catch SocketException e e))]
         (is (some? e))
         (is (= :transient (:kind (ex-data e))))
         (is (= #{a1 a2} (set (map :address (:attempts (ex-data e))))))
         (is (every? (comp string? :error) (:attempts (ex-data e))))))
     (is (= :invalid (tu/kind-of #(s/connect-ai-happy [] {}))))
-    (is (= :invalid (tu/kind-of #(s/connect-ai-happy [(ai a1)] {:attempt-delay 0}))))))
+    (is (= :invalid (tu/kind-of #(s/connect-ai-happy [(ai a1)] {:attempt-delay-ms 0}))))))
 
 
 ;; ------------------------------------------------------------------ issue 17 defects

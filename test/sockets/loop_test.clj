@@ -198,7 +198,7 @@
           (is (instance? Socket s))
           (when (instance? Socket s) (.close ^Socket s))))
       (testing "happy eyeballs: the first connection wins, on the loop"
-        (let [s (take!! (sa/connect-ai-chan [(ai closed) (ai (port good))] {:loop lp :happy-eyeballs {:delay-ms 100}}))]
+        (let [s (take!! (sa/connect-ai-chan [(ai closed) (ai (port good))] {:loop lp :happy-eyeballs {:attempt-delay-ms 100}}))]
           (is (instance? Socket s))
           (is (= (port good) (.port (.peerAddress ^Socket s))))
           (when (instance? Socket s) (.close ^Socket s))))
@@ -260,7 +260,7 @@
       (let [good (listener)
             t0 (System/nanoTime)
             s (take!! (sa/connect-ai-chan [(ai (port hole)) (ai (port good))]
-                                          {:loop lp :timeout-ms 10000 :happy-eyeballs {:delay-ms 200}}))
+                                          {:loop lp :timeout-ms 10000 :happy-eyeballs {:attempt-delay-ms 200}}))
             ms (quot (- (System/nanoTime) t0) 1000000)]
         (is (instance? Socket s))
         (is (= (port good) (some-> ^Socket s .peerAddress .port)))

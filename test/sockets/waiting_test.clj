@@ -6,7 +6,7 @@
   (:require [clojure.test :refer [deftest is testing use-fixtures]]
             [sockets.core :as s]
             [sockets.constants]
-            [sockets.ext :as x]
+            [sockets.messages :as x]
             [sockets.test-util :as u])
   (:import (java.nio ByteBuffer)
            (java.util.concurrent ThreadFactory)
@@ -95,7 +95,7 @@
           (s/set-socket-blocking! b true)
           (is (= :would-block (:kind (ends-within #(s/socket-receive b 10 #{:msg/dontwait}))))))
         (testing "recvmsg"
-          (is (= :would-block (:kind (ends-within #(x/socket-receive-message b 10 {:flags #{:msg/dontwait} :timeout 60000}))))))
+          (is (= :would-block (:kind (ends-within #(x/socket-receive-message b 10 {:flags #{:msg/dontwait} :timeout-ms 60000}))))))
         (finally (s/socket-close* a) (s/socket-close* b))))
     (with-open [l (u/listener)]
       (let [[c srv] (u/connected-pair l)]
@@ -109,7 +109,7 @@
             (let [chunk (byte-array 65536)]
               (is (= :would-block (:kind (ends-within #(loop [i 0]
                                                           (when (< i 100000)
-                                                            (x/socket-send-message c chunk {:flags #{:msg/dontwait} :timeout 60000})
+                                                            (x/socket-send-message c chunk {:flags #{:msg/dontwait} :timeout-ms 60000})
                                                             (recur (inc i))))))))))
           (finally (s/socket-close* c) (s/socket-close* srv)))))))
 
@@ -229,7 +229,7 @@
 ;; ------------------------------------------------------------------ 17.1: allocation caps (Java)
 
 (deftest java-allocations-are-capped
-  (let [[a b] (x/socketpair :af/unix :sock/dgram)]
+  (let [[a b] (s/socketpair :af/unix :sock/dgram)]
     (try
       (testing "a message over Messages/MAX_DATA is :invalid before anything is allocated"
         (let [chunk (ByteBuffer/allocate 65536)

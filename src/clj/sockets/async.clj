@@ -61,7 +61,8 @@
   (:require [clojure.core.async :as a]
             [clojure.core.async.impl.protocols :as impl]
             [sockets.address :as addr]
-            [sockets.constants :as c])
+            [sockets.constants :as c]
+            [sockets.impl.args :as args])
   (:import (java.nio ByteBuffer)
            (java.nio.charset StandardCharsets)
            (sockets EventLoop EventLoop$Options EventLoop$ReadHandler EventLoop$WriteHandler
@@ -76,11 +77,16 @@
   ^EventLoop []
   (EventLoop/shared))
 
+(defn- a-loop
+  "`x` as a `sockets.EventLoop`, or :invalid."
+  ^EventLoop [op x]
+  (if (instance? EventLoop x) x (throw (args/fail op "the loop" "a sockets.EventLoop" x))))
+
 (defn loop-state
   "Returns the state of `loop` (default: the shared one) as a keyword: :new, :running,
   :stopping or :stopped."
   ([] (loop-state (event-loop)))
-  ([^EventLoop loop] (.keyword (.state loop))))
+  ([loop] (.keyword (.state (a-loop :loop-state loop)))))
 
 (defn stop-loop!
   "Stops `loop` (default: the shared one): every registered channel gets a :closed error and
@@ -88,9 +94,11 @@
   true when the loop thread ended within `timeout-ms` (default 5000); blocks up to that long."
   ([] (stop-loop! (event-loop) 5000))
   ([loop] (stop-loop! loop 5000))
-  ([^EventLoop loop timeout-ms]
-   (.stop loop)
-   (.awaitStopped loop (long timeout-ms))))
+  ([loop timeout-ms]
+   (let [l (a-loop :stop-loop! loop)
+         t (args/int-in :stop-loop! "the timeout" timeout-ms 0 Long/MAX_VALUE)]
+     (.stop l)
+     (.awaitStopped l t))))
 
 (defn error?
   "Returns true when `x` is an error value from one of these channels (a `sockets.SocketException`)."
@@ -103,27 +111,15 @@
   (let [l (:loop opts)]
     (cond (nil? l) (event-loop)
           (instance? EventLoop l) l
-          :else (throw (c/invalid :event-loop (str ":loop must be a sockets.EventLoop, not " (pr-str l)))))))
-
-(defn- timeout-ms!
-  "The :timeout-ms rule: a non-negative integer up to Long/MAX_VALUE (practically never; the
-  loop's deadline arithmetic saturates), as a long; anything else is :invalid."
-  ^long [op v]
-  (if (and (integer? v) (<= 0 v Long/MAX_VALUE))
-    (long v)
-    (throw (c/invalid op (str ":timeout-ms must be nil or an integer of milliseconds from 0 to "
-                              Long/MAX_VALUE ", not " (pr-str v))))))
+          :else (throw (args/fail :event-loop ":loop" "a sockets.EventLoop" l)))))
 
 (defn- ^EventLoop$Options flow-options [op opts]
-  (when-not (map? opts) (throw (c/invalid op (str "options must be a map, not " (pr-str opts)))))
-  (let [{:keys [max-chunk timeout-ms close? shutdown-on-close?]} opts
+  (let [{:keys [max-chunk timeout-ms close? shutdown-on-close?]} (args/options op opts args/renamed-keys)
         o (EventLoop$Options.)]
     (when (some? max-chunk)
-      (when-not (integer? max-chunk) (throw (c/invalid op (str ":max-chunk must be an integer, not " (pr-str max-chunk)))))
-      (when-not (<= 1 max-chunk EventLoop/MAX_CHUNK)
-        (throw (c/invalid op (str ":max-chunk must be 1-" EventLoop/MAX_CHUNK ", not " max-chunk))))
-      (.maxChunk o (int max-chunk)))
-    (when (some? timeout-ms) (.timeoutMs o (timeout-ms! op timeout-ms)))
+      (.maxChunk o (int (args/int-in op ":max-chunk" max-chunk 1 EventLoop/MAX_CHUNK))))
+    ;; beyond args/max-timeout-ms it gives -1 (none), as the loop's saturating deadline would
+    (when (some? timeout-ms) (.timeoutMs o (args/timeout-ms op ":timeout-ms" timeout-ms)))
     (.closeSocket o (boolean close?))
     (.shutdownOutput o (boolean shutdown-on-close?))
     o))
@@ -131,12 +127,10 @@
 (defn- make-chan [op opts]
   (let [b (get opts :buf-or-n 16)]
     (when-not (or (and (integer? b) (pos? b)) (satisfies? impl/Buffer b))
-      (throw (c/invalid op (str ":buf-or-n must be a positive integer or a buffer, not " (pr-str b)))))
+      (throw (args/fail op ":buf-or-n" "a positive integer or a buffer" b)))
     (a/chan b)))
 
-(defn- check-socket [op s]
-  (when-not (instance? Socket s)
-    (throw (c/invalid op (str "not a socket: " (pr-str s))))))
+(defn- check-socket [op s] (args/socket op s))
 
 (defn- drain!
   "Takes whatever `ch` (closed) still holds, so that puts parked on it complete (a put
@@ -342,23 +336,22 @@
   all fail (the last error, its message naming every address tried, ex-data :tried and
   :errors). Does not block. By default the addresses are tried in order, a transient error or
   timeout moving on to the next (the egg's socket-connect/ai). With :happy-eyeballs (true, or
-  {:delay-ms n}, default 250) they are tried the RFC 8305 way on the loop: interleaved by
-  family, each next attempt started :delay-ms after the previous one or at once when it fails,
+  {:attempt-delay-ms n}, default 250) they are tried the RFC 8305 way on the loop: interleaved by
+  family, each next attempt started :attempt-delay-ms after the previous one or at once when it fails,
   the first connection winning and every other attempt's socket closed. Options: :timeout-ms
   (per address), :happy-eyeballs, :loop."
   ([addrinfos] (connect-ai-chan addrinfos {}))
   ([addrinfos opts]
    (when-not (sequential? addrinfos)
-     (throw (c/invalid :connect-ai-chan (str "addrinfos must be a sequence, not " (pr-str addrinfos)))))
+     (throw (args/fail :connect-ai-chan "the addrinfos" "a sequence" addrinfos)))
    (let [ais (mapv addr/->addrinfo addrinfos)
          o (flow-options :connect-ai-chan opts)
          happy (:happy-eyeballs opts)
          delay-ms (cond (or (nil? happy) (false? happy)) nil
                         (true? happy) EventLoop/HAPPY_DELAY_MS
-                        (and (map? happy) (nil? (:delay-ms happy))) EventLoop/HAPPY_DELAY_MS
-                        (map? happy) (timeout-ms! :connect-ai-chan (:delay-ms happy))
-                        :else (throw (c/invalid :connect-ai-chan
-                                                (str ":happy-eyeballs must be true or {:delay-ms n}, not " (pr-str happy)))))
+                        (and (map? happy) (nil? (:attempt-delay-ms happy))) EventLoop/HAPPY_DELAY_MS
+                        (map? happy) (args/int-in :connect-ai-chan ":attempt-delay-ms" (:attempt-delay-ms happy) 10 60000)
+                        :else (throw (args/fail :connect-ai-chan ":happy-eyeballs" "true or {:attempt-delay-ms n}" happy)))
          ch (a/promise-chan)]
      (if delay-ms
        (.connectHappy (the-loop opts) ais (long delay-ms) (.timeoutMs o) (connect-handler ch))

@@ -37,8 +37,8 @@
             [sockets.options :as o]
             [sockets.platform])
   (:import (java.nio ByteBuffer)
-           (java.util.concurrent LinkedBlockingQueue TimeUnit)
-           (sockets AddrInfo Messages Socket Socket$Received SocketException SocketException$Kind)))
+           (java.util ArrayList)
+           (sockets AddrInfo EventLoop EventLoop$Attempt Messages Socket Socket$Received SocketException SocketException$Kind)))
 
 (set! *warn-on-reflection* true)
 
@@ -207,116 +207,38 @@
 
 ;; ------------------------------------------------------------------ happy eyeballs (beyond the egg)
 
-(defn- interleave-families
-  "RFC 8305 section 4: alternate address families, starting with the first one's."
-  [ais]
-  (let [groups (group-by #(.family ^AddrInfo %) ais)
-        order (distinct (map #(.family ^AddrInfo %) ais))
-        qs (map groups order)]
-    (loop [qs qs out []]
-      (if (every? empty? qs)
-        out
-        (recur (map rest qs) (into out (keep first qs)))))))
-
-(defn- attempt-error [e] (if (instance? SocketException e) (.getMessage ^Throwable e) (str e)))
+(defn- attempt->map [^EventLoop$Attempt a]
+  {:address (addr/sockaddr->map (.address a)) :error (.error a) :ms (.ms a) :won? (.won a)})
 
 (defn connect-ai-happy
   "Connects to one of `ais` (addrinfo maps or `sockets.AddrInfo`s) the RFC 8305 way and
   returns [socket attempts]: attempts start in family-interleaved order, each
-  :attempt-delay ms (default 250) after the previous one or at once when the previous one
+  :attempt-delay-ms ms (default 250) after the previous one or at once when the previous one
   fails; the first connection wins and every other attempt is abandoned and its socket closed.
   `attempts` is a vector of {:address sockaddr :error message-or-nil :ms elapsed :won? bool}
-  (abandoned attempts have :error \"abandoned\"). Options: :attempt-delay ms (10-60000),
+  (abandoned attempts have :error \"abandoned\"). Options: :attempt-delay-ms ms (10-60000),
   :timeout-ms for each attempt (default *socket-connect-timeout*; nil: the system's). Blocks
-  this thread; the attempts run on their own threads. When every attempt fails, throws the
-  last error with the attempt log as ex-data :attempts (and the other ex-data of that error)."
+  this thread; the attempts are non-blocking connects on the shared event loop (no thread per
+  attempt). When every attempt fails, throws the last error with the attempt log as ex-data
+  :attempts (and the other ex-data of that error)."
   ([ais] (connect-ai-happy ais {}))
   ([ais opts]
    (let [op :connect-ai-happy
          opts (args/options op opts args/renamed-keys)]
      (when (or (not (sequential? ais)) (empty? ais))
        (throw (args/fail op "the addresses" "a non-empty sequence of addrinfos" ais)))
-     (let [delay-ms (args/int-in op ":attempt-delay" (get opts :attempt-delay 250) 10 60000)
+     (let [delay-ms (args/int-in op ":attempt-delay-ms" (get opts :attempt-delay-ms 250) 10 60000)
            t (timeout-ms op (get opts :timeout-ms *socket-connect-timeout*))
-           ais (interleave-families (mapv addr/->addrinfo ais))
-           start (System/nanoTime)
-           ms #(quot (- (System/nanoTime) start) 1000000)
-           results (LinkedBlockingQueue.)
-           winner (atom nil)
-           sockets (atom {})                ; index -> Socket of attempts in flight
-           launch (fn [i]
-                    (let [^AddrInfo ai (nth ais i)
-                          th (Thread.
-                              (fn []
-                                (try
-                                  (let [s (Socket/open (.family ai) (.socktype ai) 0)]
-                                    (swap! sockets assoc i s)
-                                    (try
-                                      ;; a winner chosen before this socket was registered: give up
-                                      (when @winner (.closeQuietly s))
-                                      (.connect s (.address ai) t)
-                                      (if (compare-and-set! winner nil s)
-                                        (.put results [i :ok s (ms)])
-                                        (do (.closeQuietly s) (.put results [i :abandoned nil (ms)])))
-                                      (catch Throwable e
-                                        (.closeQuietly s)
-                                        (.put results [i (if @winner :abandoned :error) e (ms)]))))
-                                  (catch Throwable e (.put results [i :error e (ms)]))))
-                              (str "happy-eyeballs-" i))]
-                      (.setDaemon th true)
-                      (.start th)))
-           n (count ais)]
-       (launch 0)
-       (loop [started 1 finished 0 next-at (+ (ms) delay-ms) log {} last-err nil]
-         (let [wait (max 0 (- next-at (ms)))
-               r (if (< started n)
-                   (.poll results wait TimeUnit/MILLISECONDS)
-                   (.take results))]
-           (cond
-             (nil? r)                    ; the delay passed: start the next attempt
-             (do (launch started) (recur (inc started) finished (+ (ms) delay-ms) log last-err))
-
-             (= :ok (second r))
-             (let [[i _ s t-ms] r]
-               ;; abandon the rest: closing wakes a blocked connect within Socket/WAKE_MS (it
-               ;; fails :closed and closes its fd); wait for each so no loser outlives this call
-               (doseq [[j ^Socket o] @sockets :when (not= j i)] (.closeQuietly o))
-               (let [log (assoc log i {:address (addr/sockaddr->map (.address ^AddrInfo (nth ais i)))
-                                       :error nil :ms t-ms :won? true})
-                     log (loop [log log]
-                           (if (>= (count log) started)
-                             log
-                             (if-let [[j _ _ j-ms] (.poll results 5000 TimeUnit/MILLISECONDS)]
-                               (recur (assoc log j {:address (addr/sockaddr->map (.address ^AddrInfo (nth ais j)))
-                                                    :error "abandoned" :ms j-ms :won? false}))
-                               log)))]
-                 [s (mapv log (sort (keys log)))]))
-
-             :else
-             (let [[i _ e t-ms] r
-                   log (assoc log i {:address (addr/sockaddr->map (.address ^AddrInfo (nth ais i)))
-                                     :error (attempt-error e) :ms t-ms :won? false})
-                   finished (inc finished)
-                   ;; RFC 8305 moves on after any failure; only a bad argument stops everything
-                   fatal? (and (instance? SocketException e)
-                               (= SocketException$Kind/INVALID (.kind ^SocketException e)))]
-               (cond
-                 (or fatal? (and (= finished n) (= started n)))
-                 (do (doseq [[_ ^Socket o] @sockets] (.closeQuietly o))
-                     (let [attempts (mapv log (sort (keys log)))
-                           ^Throwable e e]
-                       (throw (if (instance? SocketException e)
-                                (let [^SocketException se e]
-                                  (doto (SocketException. (.op se) (.kind se) (.errno se) (.address se) (.getMessage se)
-                                                          {:attempts attempts})
-                                    (.initCause se)))
-                                (doto (SocketException. (name op) SocketException$Kind/FATAL 0 nil (str e) {:attempts attempts})
-                                  (.initCause e))))))
-
-                 (< started n)           ; a failure starts the next attempt at once
-                 (do (launch started) (recur (inc started) finished (+ (ms) delay-ms) log e))
-
-                 :else (recur started finished next-at log e))))))))))
+           ais (mapv addr/->addrinfo ais)
+           log (ArrayList.)]
+       (try
+         [(.connectHappySync (EventLoop/shared) ais (long delay-ms) t log) (mapv attempt->map log)]
+         (catch SocketException e
+           (throw (doto (SocketException. (.op e) (.kind e) (.errno e) (.address e) (.getMessage e)
+                                          (-> (ex-data e)
+                                              (select-keys [:tried :errors])
+                                              (assoc :attempts (mapv attempt->map log))))
+                    (.initCause e)))))))))
 
 (defn ^sockets.Socket socket-connect-ai
   "Connects to each addrinfo of `ais` in order with a fresh socket of its family and type until
@@ -324,7 +246,7 @@
   timeout error tries the next; when all fail, the last error is raised. Every socket opened
   and abandoned is closed. Each attempt waits up to *socket-connect-timeout*.
   With `{:happy-eyeballs true}` (or a map of `connect-ai-happy` options such as
-  {:attempt-delay 250}) attempts are staggered RFC 8305-style across families and the first
+  {:attempt-delay-ms 250}) attempts are staggered RFC 8305-style across families and the first
   to connect wins; call `connect-ai-happy` itself for the attempt log."
   ([ais] (socket-connect-ai ais nil))
   ([ais opts]

@@ -8,6 +8,7 @@
             [sockets.address :as addr]
             [sockets.constants :as c]
             [sockets.core :as core]
+            [sockets.datagram-proxy :as dproxy]
             [sockets.options :as o]
             [sockets.proxy :as proxy])
   (:import (sockets SockAddr)
@@ -201,8 +202,6 @@
 
 ;; ------------------------------------------------------------------ datagram schedules and proxy
 
-(require 'sockets.datagram-proxy)
-
 (defn datagram-event
   "Generator of one datagram-proxy event (see `sockets.datagram-proxy`): :pass most often,
   else one of `actions` (default all: #{:drop :duplicate :delay :reorder :corrupt :truncate})
@@ -240,7 +239,7 @@
   "Starts a datagram (UDP) impairment proxy on loopback; returns it (Closeable, with :address
   and :log) without blocking: see `sockets.datagram-proxy/datagram-proxy`."
   [opts]
-  (sockets.datagram-proxy/datagram-proxy opts))
+  (dproxy/datagram-proxy opts))
 
 (defmacro with-datagram-proxy
   "(with-datagram-proxy [p {:target addr :schedule sched}] body...): runs body with `p` bound to

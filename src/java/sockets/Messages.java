@@ -20,7 +20,7 @@ import sockets.impl.Waiting;
 /**
  * Beyond the egg: socket pairs, adopting fds, peer credentials, and sendmsg/recvmsg with
  * vectored data and ancillary (control) messages as raw {@link Control} records (the
- * Clojure namespace {@code sockets.ext} turns them into maps). Every socket made here is
+ * Clojure namespace {@code sockets.messages} turns them into maps). Every socket made here is
  * non-blocking and close-on-exec, and every fd received is close-on-exec. Blocking calls
  * behave as in {@link Socket} (its one waiting path, {@link sockets.impl.Waiting}): try, wait
  * with poll on EAGAIN up to the timeout (ms, negative forever), retry EINTR, wake with

@@ -101,7 +101,8 @@
   "Option keys the library renamed: {old new}, one name per meaning across namespaces."
   {:timeout :timeout-ms
    :receive-timeout :receive-timeout-ms
-   :send-timeout :send-timeout-ms})
+   :send-timeout :send-timeout-ms
+   :attempt-delay :attempt-delay-ms})
 
 ;; ------------------------------------------------------------------ strings and buffers
 
