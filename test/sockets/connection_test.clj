@@ -1,5 +1,6 @@
 (ns sockets.connection-test
-  (:require [clojure.test :refer [deftest is testing use-fixtures]]
+  (:require [sockets.async :as sa]
+            [clojure.test :refer [deftest is testing use-fixtures]]
             [sockets.core :as s]
             [sockets.test-util :as u :refer [kind-of]])
   (:import (java.nio ByteBuffer)
@@ -7,7 +8,9 @@
            (java.util Arrays Random)
            (java.util.concurrent CountDownLatch TimeUnit)))
 
-(use-fixtures :once u/fd-fixture)
+(use-fixtures :once u/fd-fixture
+  ;; happy eyeballs runs on the shared event loop: stop it, so its own fds are not counted
+  (fn [f] (try (f) (finally (sa/stop-loop!)))))
 
 (defn- bytes= [a b] (Arrays/equals ^bytes a ^bytes b))
 (defn- utf8 ^bytes [^String s] (.getBytes s "UTF-8"))

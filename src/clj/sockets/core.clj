@@ -355,24 +355,33 @@
 
 ;; ------------------------------------------------------------------ receiving
 
+(defn- received
+  "Receives into `buf` [start, end) (the checks of `op`); returns the `sockets.Socket$Received`
+  (.count stored, .length the system's count, .from the sender when `from?`), after advancing an
+  implicit ByteBuffer's position by what was stored."
+  ^Socket$Received [op so buf start end flags from?]
+  (let [s (args/socket op so)
+        bb (args/region op buf start end false)
+        fl (int (msg-flags op flags))
+        t (timeout-ms op *socket-receive-timeout*)
+        ^Socket$Received r (if from? (.receiveFrom s bb fl t) (.receiveCounted s bb fl t))]
+    (advance! buf start end (.count r))
+    r))
+
 (defn socket-receive!
   "Receives into `buf` (a byte array or ByteBuffer) between `start` (default 0) and `end`
   (default its end) and returns the count, 0 meaning the peer shut down a stream. Blocks this
   thread until data arrives, up to *socket-receive-timeout*. `flags`: a set of :msg/ keywords
-  (:msg/peek, :msg/oob, :msg/waitall, :msg/dontwait) or an int. A datagram longer than the
-  space is truncated and the rest lost; with `flags` :msg/trunc the count is then the
-  datagram's real length, larger than the space (only the space was filled). With a ByteBuffer
-  and no start/end, the bytes go at its position, which then advances (by at most the space)."
+  (:msg/peek, :msg/oob, :msg/waitall, :msg/dontwait) or an int; with :msg/dontwait it does not
+  wait but raises :kind :would-block. A datagram longer than the space is truncated and the
+  rest lost; with `flags` :msg/trunc the count is then the datagram's real length, larger than
+  the space (only the space was filled, as recv(2) reports). With a ByteBuffer and no
+  start/end, the bytes go at its position, which then advances by what was stored."
   ([so buf] (socket-receive! so buf nil nil 0))
   ([so buf start] (socket-receive! so buf start nil 0))
   ([so buf start end] (socket-receive! so buf start end 0))
   ([so buf start end flags]
-   (let [op :socket-receive!
-         s (args/socket op so)
-         bb (args/region op buf start end false)
-         n (.receive s bb (int (msg-flags op flags)) (timeout-ms op *socket-receive-timeout*))]
-     (advance! buf start end n)
-     n)))
+   (.length (received :socket-receive! so buf start end flags false))))
 
 (defn- check-len ^long [op len]
   (args/size op "len" len c/max-receive-length))
@@ -399,17 +408,14 @@
      (fit buf n))))
 
 (defn socket-receive-from!
-  "Like `socket-receive!` for a datagram socket: returns [count sender-sockaddr]."
+  "Like `socket-receive!` for a datagram socket: returns [count sender-sockaddr], count as
+  `socket-receive!` counts (with :msg/trunc, a longer datagram's real length)."
   ([so buf] (socket-receive-from! so buf nil nil 0))
   ([so buf start] (socket-receive-from! so buf start nil 0))
   ([so buf start end] (socket-receive-from! so buf start end 0))
   ([so buf start end flags]
-   (let [op :socket-receive-from!
-         s (args/socket op so)
-         bb (args/region op buf start end false)
-         ^Socket$Received r (.receiveFrom s bb (int (msg-flags op flags)) (timeout-ms op *socket-receive-timeout*))]
-     (advance! buf start end (.count r))
-     [(.count r) (addr/sockaddr->map (.from r))])))
+   (let [r (received :socket-receive-from! so buf start end flags true)]
+     [(.length r) (addr/sockaddr->map (.from r))])))
 
 (defn socket-receive-from
   "Receives up to `len` bytes (0 to 64 MiB) from a datagram socket; returns [bytes
@@ -420,8 +426,8 @@
   ([so len flags]
    (let [len (check-len :socket-receive-from len)
          buf (byte-array len)
-         [n from] (socket-receive-from! so buf 0 len flags)]
-     (with-meta [(fit buf n) from] {:length n}))))
+         r (received :socket-receive-from so buf 0 len flags true)]
+     (with-meta [(fit buf (.count r)) (addr/sockaddr->map (.from r))] {:length (.length r)}))))
 
 (defn socket-receive-ready?
   "True when data (or end of stream, or an error) is waiting on `so` (never blocks)."

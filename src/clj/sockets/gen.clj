@@ -9,6 +9,7 @@
             [sockets.constants :as c]
             [sockets.core :as core]
             [sockets.datagram-proxy :as dproxy]
+            [sockets.impl.args :as args]
             [sockets.options :as o]
             [sockets.proxy :as proxy])
   (:import (sockets SockAddr)
@@ -16,11 +17,23 @@
 
 (set! *warn-on-reflection* true)
 
+(defn- bound
+  "A generator builder's integer bound `x` (lo..hi), or :invalid naming the builder."
+  [op what x lo hi]
+  (args/int-in op what x lo hi))
+
+(defn- opts-map
+  "A generator builder's options map, or :invalid."
+  [op x]
+  (args/options op x))
+
 (defn ipv4-address
   "Generator of IPv4 address strings in dotted-quad form. With `prefix` (a vector of leading
   octets, e.g. [127]) the address starts with those octets."
   ([] (ipv4-address []))
   ([prefix]
+   (when-not (and (sequential? prefix) (<= (count prefix) 4) (every? #(c/int-in? % 0 255) prefix))
+     (throw (args/fail :ipv4-address "the prefix" "a sequence of at most 4 octets (0-255)" prefix)))
    (gen/fmap (fn [octets] (str/join "." (concat prefix octets)))
              (gen/vector (gen/choose 0 255) (- 4 (count prefix))))))
 
@@ -82,7 +95,9 @@
 (defn payload
   "Generator of byte arrays up to `max-size` bytes (default 4096); shrinks toward small ones."
   ([] (payload 4096))
-  ([max-size] (gen/fmap byte-array (gen/vector (gen/fmap unchecked-byte (gen/choose -128 127)) 0 max-size))))
+  ([max-size]
+   (bound :payload "max-size" max-size 0 c/max-receive-length)
+   (gen/fmap byte-array (gen/vector (gen/fmap unchecked-byte (gen/choose -128 127)) 0 max-size))))
 
 (comment
   (gen/sample (sockaddr) 5)
@@ -95,7 +110,7 @@
   1500) in which a payload is cut, cycling when the payload is longer. Shrinks toward few,
   small chunks."
   ([] (chunking 1500))
-  ([max-chunk] (gen/vector (gen/choose 1 max-chunk) 1 8)))
+  ([max-chunk] (gen/vector (gen/choose 1 (bound :chunking "max-chunk" max-chunk 1 c/max-receive-length)) 1 8)))
 
 (defn fault-schedule
   "Generator of fault-proxy schedules:
@@ -104,9 +119,15 @@
   :max-at-byte (65536), :kinds (#{:reset :close :half-close :stall}), :fault? (true: always a
   fault; false: never). Shrinks toward few small chunks, no delays and no fault."
   ([] (fault-schedule {}))
-  ([{:keys [max-chunk max-delay-ms max-at-byte kinds fault?]
-     :or {max-chunk 1500 max-delay-ms 20 max-at-byte 65536 kinds #{:reset :close :half-close :stall}}}]
-   (let [fault-gen (gen/hash-map :at-byte (gen/choose 0 max-at-byte)
+  ([opts]
+   (let [{:keys [max-chunk max-delay-ms max-at-byte kinds fault?]
+          :or {max-chunk 1500 max-delay-ms 20 max-at-byte 65536 kinds #{:reset :close :half-close :stall}}}
+         (opts-map :fault-schedule opts)
+         max-delay-ms (bound :fault-schedule ":max-delay-ms" max-delay-ms 0 Integer/MAX_VALUE)
+         max-at-byte (bound :fault-schedule ":max-at-byte" max-at-byte 0 Long/MAX_VALUE)
+         _ (when-not (and (coll? kinds) (seq kinds) (every? #{:reset :close :half-close :stall} kinds))
+             (throw (args/fail :fault-schedule ":kinds" "a non-empty set of :reset :close :half-close :stall" kinds)))
+         fault-gen (gen/hash-map :at-byte (gen/choose 0 max-at-byte)
                                  :kind (gen/elements (sort kinds))
                                  :direction (gen/elements [:down :up]))
          base (gen/hash-map :chunks (chunking max-chunk)
@@ -132,6 +153,8 @@
   "Generator of flag sets of `kind` (:ai, :ni, :msg): sets of the keywords this platform defines."
   [kind]
   (let [defined (sort (for [[k v] (get c/tables kind) :when v] k))]
+    (when (empty? defined)
+      (throw (args/fail :flags "the kind" (str "one of " (sort (keys c/tables))) kind)))
     (gen/fmap set (gen/vector (gen/elements defined) 0 3))))
 
 (defn addrinfo
@@ -181,6 +204,7 @@
   ([] (socket-option-map :af/inet :sock/stream))
   ([family type]
    (let [ks (settable family type)
+         _ (when (empty? ks) (throw (args/fail :socket-option-map "the family and type" "a pair with settable options" [family type])))
          spec-gen spec/gen]
      (gen/bind (gen/fmap set (gen/vector (gen/elements ks) 1 (min 6 (count ks))))
                (fn [chosen]
@@ -194,6 +218,7 @@
   ([family type]
    (let [valid? spec/valid?
          ks (settable family type)
+         _ (when (empty? ks) (throw (args/fail :invalid-option-map "the family and type" "a pair with settable options" [family type])))
          bad (gen/elements ["x" -1 -1000000 1.5 :bogus [] {} 4294967296 nil])]
      (gen/fmap (fn [[good [k v]]] (assoc good k v))
                (gen/tuple (gen/one-of [(gen/return {}) (socket-option-map family type)])
@@ -256,8 +281,13 @@
   100), :bytes-per-sec and :read-bytes-per-sec (:min-rate 10000 to :max-rate 10000000).
   Shrinks toward {} (no shaping), then toward small latencies and high rates."
   ([] (shaping {}))
-  ([{:keys [max-latency-ms min-rate max-rate] :or {max-latency-ms 100 min-rate 10000 max-rate 10000000}}]
-   (let [rate (gen/fmap #(- (long max-rate) (long %)) (gen/choose 0 (- (long max-rate) (long min-rate))))]
+  ([opts]
+   (let [{:keys [max-latency-ms min-rate max-rate] :or {max-latency-ms 100 min-rate 10000 max-rate 10000000}}
+         (opts-map :shaping opts)
+         max-latency-ms (bound :shaping ":max-latency-ms" max-latency-ms 0 Integer/MAX_VALUE)
+         max-rate (bound :shaping ":max-rate" max-rate 1 Integer/MAX_VALUE)
+         min-rate (bound :shaping ":min-rate" min-rate 1 max-rate)
+         rate (gen/fmap #(- (long max-rate) (long %)) (gen/choose 0 (- (long max-rate) (long min-rate))))]
      (gen/fmap (fn [[l? l b? b r? r]]
                  (cond-> {} l? (assoc :latency-ms l) b? (assoc :bytes-per-sec b) r? (assoc :read-bytes-per-sec r)))
                (gen/tuple (gen/boolean) (gen/choose 0 max-latency-ms)
@@ -270,6 +300,7 @@
   `opts`). Shrinks toward plain re-chunking without shaping."
   ([] (shaped-schedule {}))
   ([opts]
-   (let [one (gen/fmap (fn [[sched shape]] (merge sched shape))
+   (let [opts (opts-map :shaped-schedule opts)
+         one (gen/fmap (fn [[sched shape]] (merge sched shape))
                        (gen/tuple (fault-schedule (assoc opts :fault? false)) (shaping opts)))]
      (gen/hash-map :up one :down one))))
