@@ -8,6 +8,7 @@
             [sockets.constants :as c]
             [sockets.core :as s]
             [sockets.messages :as x]
+            [sockets.options :as o]
             [sockets.test-util :as u]
             [sockets.test-util :as tu])
   (:import (java.nio.charset StandardCharsets)
@@ -292,3 +293,40 @@
         (let [buf (byte-array 10)]
           (is (= 100 (s/socket-receive! b buf 0 10 #{:msg/trunc})) "socket-receive!'s count is the real length")
           (is (= (seq (take 10 payload)) (seq buf))))))))
+
+;; ------------------------------------------------------------------ messages that name the fix (issue 18)
+
+(defn- message-of [f] (try (f) nil (catch SocketException e (ex-message e))))
+
+(deftest common-mistakes-name-the-fix
+  (testing "a family typo"
+    (is (re-find #"unknown address family :af/inet4 \(did you mean :af/inet\?\)"
+                 (message-of #(s/socket :af/inet4 :sock/stream)))))
+  (testing "an option typo, in a map and by name"
+    (with-open [so (s/socket :af/inet :sock/stream)]
+      (is (re-find #":so/reuseadr \(did you mean :so/reuseaddr\?\)"
+                   (message-of #(o/set-socket-options! so {:so/reuseadr true}))))
+      (is (re-find #"did you mean :so/reuseaddr\?" (message-of #(o/socket-options so [:so/reuseadr]))))))
+  (testing "nothing close: no guess"
+    (is (not (re-find #"did you mean" (message-of #(s/socket :af/zzzzzzzzzz :sock/stream))))))
+  (testing "a host name that has no address"
+    (let [ais (s/address-information "nosuchhost.invalid" 80)
+          e (try (s/socket-connect-ai ais) nil (catch SocketException e e))]
+      (is (= [] ais))
+      (is (= :lookup (:kind (ex-data e))))
+      (is (re-find #"no address for \"nosuchhost\.invalid\" \(service 80\); check the host name" (ex-message e)))))
+  (testing "a name where inet-address wants a numeric address"
+    (is (re-find #"look a name up with \(address-information \"localhost\" 80\)"
+                 (message-of #(s/inet-address "localhost" 80)))))
+  (testing "address text where a sockaddr map is wanted"
+    (with-open [so (s/socket :af/inet :sock/stream)]
+      (is (re-find #"\(string->sockaddr \"127\.0\.0\.1:0\"\) reads that text"
+                   (message-of #(s/socket-connect so "127.0.0.1:0"))))))
+  (testing "a send on a socket that was never connected"
+    (with-open [so (s/socket :af/inet :sock/stream)]
+      (is (re-find #"or the socket was never connected" (message-of #(s/socket-send so "hi"))))))
+  (testing "a receive timeout names its duration and the parameter"
+    (let [[a b] (s/socketpair :af/unix :sock/stream)]
+      (with-open [a a b b]
+        (binding [s/*socket-receive-timeout* 50]
+          (is (re-find #"timed out after 50 ms.*\*socket-receive-timeout\*" (message-of #(s/socket-receive b 1)))))))))

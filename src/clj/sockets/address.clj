@@ -68,6 +68,8 @@
        :af/unix
        (unix-path op (:path x))
        (throw (args/fail op "the address" "a sockaddr map of family :af/inet, :af/inet6 or :af/unix" x)))
+     (string? x) (throw (args/refuse op (str "the address must be a sockaddr map, not " (args/show x)
+                                             "; (string->sockaddr " (pr-str x) ") reads that text")))
      :else (throw (args/fail op "the address" "a sockaddr map" x)))))
 
 (defn sockaddr?
@@ -243,7 +245,8 @@
   Options (a trailing map or keyword args): :family (:af/inet, :af/inet6, nil for both),
   :type (default :sock/stream; nil for any), :protocol, :flags (a set of :ai/ keywords or an
   int: :ai/numerichost, :ai/passive, :ai/canonname, ...). A nil node is the loopback
-  address, or the unspecified one with :ai/passive. A name that does not exist gives [];
+  address, or the unspecified one with :ai/passive. A name that does not exist gives [] (its
+  metadata {:node :service} says what was looked up, for the connect's message);
   other failures raise :kind :lookup with getaddrinfo's message."
   [node service & opts]
   (let [opts (cond (and (= 1 (count opts)) (map? (first opts))) (first opts)
@@ -258,9 +261,12 @@
                         (integer? service) (str (check-port op service))
                         (string? service) service
                         :else (throw (c/invalid op (str "service must be a string, an integer or nil, not " (pr-str service)))))]
-      (mapv addrinfo->map
-            (AddrInfo/lookup ^String node ^String service (hint :af family op) (hint :sock type op)
-                             (hint :ipproto protocol op) (c/flags->int :ai flags op))))))
+      (with-meta
+        (mapv addrinfo->map
+              (AddrInfo/lookup ^String node ^String service (hint :af family op) (hint :sock type op)
+                               (hint :ipproto protocol op) (c/flags->int :ai flags op)))
+        ;; what was looked up, so that a connect to no address can say which name found none
+        {:node node :service service}))))
 
 (defn name-information
   "Reverse-looks up a sockaddr (or an IP address string, read with `(inet-address s nil)`):

@@ -103,6 +103,33 @@
   `socket-receive-many`'s size) accepts: 64 MiB."
   (* 64 1024 1024))
 
+(defn- edit-distance
+  "Levenshtein distance between strings a and b."
+  ^long [^String a ^String b]
+  (let [n (count b)]
+    (loop [i 0 prev (vec (range (inc n)))]
+      (if (= i (count a))
+        (long (peek prev))
+        (recur (inc i)
+               (reduce (fn [row j]
+                         (conj row (min (inc (peek row))
+                                        (inc (nth prev (inc j)))
+                                        (+ (nth prev j) (if (= (.charAt a i) (.charAt b j)) 0 1)))))
+                       [(inc i)] (range n)))))))
+
+(defn did-you-mean
+  "\" (did you mean :x/y?)\" naming the keyword of `candidates` closest to keyword `k` (at most
+  2 edits away, or sharing its name), or \"\" when none is close."
+  ^String [k candidates]
+  (let [s (subs (str k) 1)
+        scored (for [c candidates :when (keyword? c)
+                     :let [d (edit-distance s (subs (str c) 1))]
+                     :when (or (<= d 2) (= (name c) (name k)))]
+                 [d (str c)])]
+    (if-let [[_ best] (first (sort scored))]
+      (str " (did you mean " best "?)")
+      "")))
+
 (defn ->int
   "The platform integer for constant `x` of `kind` (a keyword like :af/inet, or an integer,
   returned as is when it fits an int). Throws :invalid for an unknown keyword or a value of
@@ -114,7 +141,7 @@
      (let [m (tables kind)]
        (if (contains? m x)
          (or (m x) (throw (unsupported op (str (kind-names kind) " " x " is not supported on this platform"))))
-         (throw (invalid op (str "unknown " (kind-names kind) " " x)))))
+         (throw (invalid op (str "unknown " (kind-names kind) " " x (did-you-mean x (keys m)))))))
      (int-in? x Integer/MIN_VALUE Integer/MAX_VALUE) (int x)
      :else (throw (invalid op (str (kind-names kind) " must be a keyword or an int, not " (pr-str x)))))))
 

@@ -207,6 +207,18 @@
 
 ;; ------------------------------------------------------------------ happy eyeballs (beyond the egg)
 
+(defn- check-addresses
+  "Refuses anything but a non-empty sequence of addrinfos; an empty result of
+  `address-information` (its metadata names what was looked up) is :lookup, naming the host."
+  [op ais]
+  (when (or (not (sequential? ais)) (empty? ais))
+    (if-let [{:keys [node service]} (and (sequential? ais) (contains? (meta ais) :node) (meta ais))]
+      (throw (SocketException/lookup (c/op-name op) 0 node
+                                     (str (c/op-name op) ": address-information found no address for "
+                                          (pr-str node) (when service (str " (service " service ")"))
+                                          "; check the host name") nil))
+      (throw (args/fail op "the addresses" "a non-empty sequence of addrinfos" ais)))))
+
 (defn- attempt->map [^EventLoop$Attempt a]
   {:address (addr/sockaddr->map (.address a)) :error (.error a) :ms (.ms a) :won? (.won a)})
 
@@ -225,8 +237,7 @@
   ([ais opts]
    (let [op :connect-ai-happy
          opts (args/options op opts args/renamed-keys)]
-     (when (or (not (sequential? ais)) (empty? ais))
-       (throw (args/fail op "the addresses" "a non-empty sequence of addrinfos" ais)))
+     (check-addresses op ais)
      (let [delay-ms (args/int-in op ":attempt-delay-ms" (get opts :attempt-delay-ms 250) 10 60000)
            t (timeout-ms op (get opts :timeout-ms *socket-connect-timeout*))
            ais (mapv addr/->addrinfo ais)
@@ -252,8 +263,7 @@
   ([ais opts]
    (let [op :socket-connect-ai
          opts (args/options op opts)]
-     (when (or (not (sequential? ais)) (empty? ais))
-       (throw (args/fail op "the addresses" "a non-empty sequence of addrinfos" ais)))
+     (check-addresses op ais)
      (if-let [he (:happy-eyeballs opts)]
        (first (connect-ai-happy ais (if (map? he) he {})))
        (Socket/connectAny (mapv addr/->addrinfo ais) (timeout-ms op *socket-connect-timeout*))))))

@@ -66,7 +66,8 @@
         (when (and (keyword? level) (not= level want))
           (throw (c/invalid op (str "option " nm " belongs to level " want ", not " level))))
         (c/->int kind nm op))
-      (throw (c/invalid op (str "unknown socket option " nm " (expected an :so/ :tcp/ :ip/ or :ipv6/ keyword)"))))
+      (throw (c/invalid op (str "unknown socket option " nm (c/did-you-mean nm (keys codec/table))
+                                " (expected an :so/ :tcp/ :ip/ or :ipv6/ keyword)"))))
     (c/->int :so nm op)))
 
 (defn- fd-int? [x] (c/int-in? x 0 Integer/MAX_VALUE))
@@ -137,7 +138,7 @@
 
 (defn- entry [op k]
   (or (codec/table k)
-      (throw (c/invalid op (str "unknown socket option " (pr-str k))))))
+      (throw (c/invalid op (str "unknown socket option " (pr-str k) (c/did-you-mean k (keys codec/table)))))))
 
 (defn- resolve-option
   "[level-int name-int] of table option `k`; :unsupported when this platform lacks it."
@@ -150,7 +151,7 @@
   [k v]
   (let [{:keys [read-only?]} (codec/table k)]
     (cond
-      (nil? (codec/table k)) (str "unknown socket option " (pr-str k))
+      (nil? (codec/table k)) (str "unknown socket option " (pr-str k) (c/did-you-mean k (keys codec/table)))
       read-only? (str "socket option " k " is read-only")
       (not (s/valid? k v))
       (str "invalid value for socket option " k ": "

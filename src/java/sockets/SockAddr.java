@@ -116,7 +116,14 @@ public final class SockAddr {
             sc.opt.get(0, a, 0, 16);
             return inet6(a, port, 0, scope);
         }
-        throw SocketException.invalid("inet-address", "invalid internet address " + quote(host));
+        throw SocketException.invalid("inet-address", "invalid internet address " + quote(host)
+            + (looksLikeName(base) ? ": inet-address takes a numeric IP address; look a name up with (address-information "
+               + quote(base) + " " + port + ")" : ""));
+    }
+
+    /** True for text that is a host name rather than a mistyped address (a letter, no ':'). */
+    private static boolean looksLikeName(String s) {
+        return s.indexOf(':') < 0 && s.chars().anyMatch(Character::isLetter);
     }
 
     private static String quote(String s) { return "\"" + s + "\""; }

@@ -99,7 +99,9 @@ public class SocketException extends IOException implements IExceptionInfo {
         String why = Native.message(errno);
         String n = a == null ? null : Native.errnoName(errno);
         String msg;
-        if (n == null) msg = what + (a == null ? "" : " " + a) + " - " + why;
+        if (errno == Native.EPIPE)
+            msg = what + (a == null ? "" : " " + a) + " - " + why + " (the peer closed the connection, or the socket was never connected)";
+        else if (n == null) msg = what + (a == null ? "" : " " + a) + " - " + why;
         else switch (n) {
             case "ECONNREFUSED": msg = "connect to " + a + " refused (" + why + "); is a server listening there?"; break;
             case "EADDRINUSE": msg = a + " is already in use (" + why + "); choose another port or set :so/reuse-address"; break;

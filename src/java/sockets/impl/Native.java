@@ -125,6 +125,8 @@ public final class Native {
     public static final int EPROTO = value(Errno.EPROTO);
     /** ETIMEDOUT (Errno in jnr-constants), or -1 where this platform lacks it. */
     public static final int ETIMEDOUT = value(Errno.ETIMEDOUT);
+    /** EPIPE (Errno in jnr-constants): a send on a stream whose peer is gone, or that was never connected. */
+    public static final int EPIPE = value(Errno.EPIPE);
 
     /** errno of the last call on this thread that saved it. */
     public static int errno() { return LastError.getLastError(RUNTIME); }
