@@ -149,6 +149,13 @@
                   (is (:truncated? r)))))
           (finally (s/socket-close a) (s/socket-close b)))))))
 
+(deftest socketpair-defaults-to-a-unix-stream-pair
+  ;; as CPython's socket.socketpair()
+  (let [[a b] (s/socketpair)]
+    (with-open [a a b b]
+      (is (= [:af/unix :sock/stream] [(s/socket-family a) (s/socket-type a)]))
+      (is (= [:af/unix :sock/stream] [(s/socket-family b) (s/socket-type b)])))))
+
 (deftest socketpair-invalid
   (is (= :invalid (tu/kind-of #(s/socketpair :af/bogus :sock/stream))))
   (is (contains? #{:unsupported :fatal} (tu/kind-of #(s/socketpair :af/inet :sock/stream)))

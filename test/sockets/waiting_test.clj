@@ -126,11 +126,12 @@
         (testing "socket-receive-from the same"
           (s/socket-send a dgram)
           (is (= 10 (count (first (s/socket-receive-from b 10 #{:msg/trunc}))))))
-        (testing "socket-receive! into a ByteBuffer stops at its limit"
+        (testing "socket-receive! into a ByteBuffer stops at its limit; its count is recv(2)'s, the real length"
           (s/socket-send a dgram)
           (let [bb (ByteBuffer/allocate 10)]
-            (is (= 10 (s/socket-receive! b bb nil nil #{:msg/trunc})))
-            (is (= 10 (.position bb)))))
+            (is (= 100 (s/socket-receive! b bb nil nil #{:msg/trunc})))
+            (is (= 10 (.position bb)))
+            (is (= (seq (take 10 dgram)) (seq (.array bb))))))
         (testing "Java: the real length is told apart from the count"
           (s/socket-send a dgram)
           (let [r (.receiveCounted ^Socket b (ByteBuffer/allocate 10) (int (sockets.constants/flags->int :msg #{:msg/trunc})) 5000)]

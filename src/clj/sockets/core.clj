@@ -138,8 +138,10 @@
 (defn socketpair
   "Beyond the egg (socketpair(2)): returns [a b], two connected sockets of `family` (:af/unix;
   Linux has no other) and `type` (:sock/stream, :sock/dgram, :sock/seqpacket), protocol 0
-  unless given. Both are non-blocking and close-on-exec (atomically where the platform can,
-  else by fcntl; if that fails both are closed). Does not block."
+  unless given; `(socketpair)` is a unix stream pair, as in CPython. Both are non-blocking and
+  close-on-exec (atomically where the platform can, else by fcntl; if that fails both are
+  closed). Does not block."
+  ([] (socketpair :af/unix :sock/stream 0))
   ([family type] (socketpair family type 0))
   ([family type protocol]
    (let [op :socketpair
