@@ -117,18 +117,25 @@
                                         (+ (nth prev j) (if (= (.charAt a i) (.charAt b j)) 0 1)))))
                        [(inc i)] (range n)))))))
 
-(defn did-you-mean
-  "\" (did you mean :x/y?)\" naming the keyword of `candidates` closest to keyword `k` (at most
-  2 edits away, or sharing its name), or \"\" when none is close."
-  ^String [k candidates]
+(defn- did-you-mean* ^String [k candidates]
   (let [s (subs (str k) 1)
-        scored (for [c candidates :when (keyword? c)
+        scored (for [c (take 4096 candidates)
+                     :when (and (keyword? c) (<= (count s) 64) (<= (count (str c)) 65))
                      :let [d (edit-distance s (subs (str c) 1))]
                      :when (or (<= d 2) (= (name c) (name k)))]
                  [d (str c)])]
     (if-let [[_ best] (first (sort scored))]
       (str " (did you mean " best "?)")
       "")))
+
+(defn did-you-mean
+  "\" (did you mean :x/y?)\" naming the keyword of `candidates` closest to keyword `k` (at most
+  2 edits away, or sharing its name), or \"\" when none is close (or `k` is not a keyword, or
+  `candidates` not a collection). Never throws."
+  ^String [k candidates]
+  (if-not (and (keyword? k) (seqable? candidates) (not (string? candidates)))
+    ""
+    (did-you-mean* k candidates)))
 
 (defn ->int
   "The platform integer for constant `x` of `kind` (a keyword like :af/inet, or an integer,
