@@ -123,6 +123,9 @@
 (defrecord DatagramProxy [address log stop]
   Closeable
   (close [_] (stop)))
+;; made only by the function below: the constructors defrecord generates are not API
+(alter-meta! #'->DatagramProxy assoc :private true)
+(alter-meta! #'map->DatagramProxy assoc :private true)
 
 (defn- thread ^Thread [nm f]
   (doto (Thread. ^Runnable f (str "sockets-datagram-proxy-" nm)) (.setDaemon true) (.start)))
@@ -161,7 +164,9 @@
             (when-not (and (pos? wait) (.await done wait TimeUnit/NANOSECONDS))
               (try (send! b)
                    (catch java.io.IOException e
-                     (swap! log conj {:dir dir :action :error :kind (:kind (ex-data e)) :errno (:errno (ex-data e))})))
+                     ;; a send that fails because close closed the socket is no event
+                     (when (pos? (.getCount done))
+                       (swap! log conj {:dir dir :action :error :kind (:kind (ex-data e)) :errno (:errno (ex-data e))}))))
               (recur))))))))
 
 (defn- loopback [family] (s/inet-address (if (= :af/inet6 family) "::1" "127.0.0.1") 0))

@@ -159,6 +159,9 @@
 (defrecord FaultProxy [address log stop]
   Closeable
   (close [_] (stop)))
+;; made only by the function below: the constructors defrecord generates are not API
+(alter-meta! #'->FaultProxy assoc :private true)
+(alter-meta! #'map->FaultProxy assoc :private true)
 
 (defn fault-proxy
   "Starts a proxy on 127.0.0.1 (a free port) forwarding to `:target` (a sockaddr) per
