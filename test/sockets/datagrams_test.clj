@@ -35,7 +35,7 @@
       (try (testing (if loop? "one by one" "recvmmsg/sendmmsg") (f loop?))
            (finally (Batch/forceLoop was))))))
 
-(defn- udp-socket
+(defn- ^sockets.Socket udp-socket
   "A UDP socket of `family` bound to loopback port 0, or nil when the family is unavailable."
   [family]
   (let [so (s/socket family :sock/dgram)]
