@@ -46,15 +46,19 @@ public final class Datagrams {
      */
     public static final int MAX_BYTES = 64 << 20;
 
-    /** MSG_DONTWAIT (0 where absent: every fd is non-blocking there): calls that must not wait in the kernel pass it. */
-    private static final int DONTWAIT = Native.NO_WAIT;
+    /**
+     * MSG_DONTWAIT (0 where absent: every fd is non-blocking there): calls that must not wait in
+     * the kernel pass it. Native.NO_WAIT's value, read from jnr-constants here so that loading
+     * this class (for {@link #MAX}) binds no library.
+     */
+    private static final int DONTWAIT = defined(SocketMessage.MSG_DONTWAIT);
     private static int defined(SocketMessage m) { return m.defined() ? m.intValue() : 0; }
 
     /** Flags a receive accepts: MSG_TRUNC (counts are then the datagrams' real lengths) and MSG_DONTWAIT (do not wait: {@code :would-block}). */
     public static final int RECEIVE_FLAGS = defined(SocketMessage.MSG_TRUNC) | DONTWAIT;
     /** Flags a send accepts: MSG_DONTWAIT, MSG_DONTROUTE, MSG_CONFIRM (Linux), MSG_NOSIGNAL (always added). */
     public static final int SEND_FLAGS = DONTWAIT | defined(SocketMessage.MSG_DONTROUTE)
-        | defined(SocketMessage.MSG_CONFIRM) | Native.MSG_NOSIGNAL;
+        | defined(SocketMessage.MSG_CONFIRM) | defined(SocketMessage.MSG_NOSIGNAL);
 
     /**
      * Receives up to {@code bufs.length} datagrams, datagram {@code i} into the remaining bytes

@@ -13,18 +13,18 @@
             [sockets.impl.args :as args])
   (:import (java.nio ByteBuffer ByteOrder)
            (sockets Messages SockAddr SocketException)
-           (sockets.impl MsgLib)))
+           (sockets.impl CmsgTypes)))
 
 (set! *warn-on-reflection* true)
 
 (defn- kv [kind k] (get-in c/tables [kind k]))
 
-;; SCM_ types jnr-constants lacks (see sockets.impl.MsgLib); the SO_/IP_/IPV6_ ones come from
+;; SCM_ types jnr-constants lacks (see sockets.impl.CmsgTypes); the SO_/IP_/IPV6_ ones come from
 ;; jnr-constants through sockets.constants. A cmsg of type SCM_TIMESTAMP(NS) has the number of
 ;; SO_TIMESTAMP(NS); IP_RECVTTL / IP_RECVTOS deliver types IP_TTL / IP_TOS.
 (def ^:private builtin
-  {[:sol/socket :scm/rights] [(kv :sol :sol/socket) MsgLib/SCM_RIGHTS]
-   [:sol/socket :scm/credentials] [(kv :sol :sol/socket) (when (pos? MsgLib/SCM_CREDENTIALS) MsgLib/SCM_CREDENTIALS)]
+  {[:sol/socket :scm/rights] [(kv :sol :sol/socket) CmsgTypes/SCM_RIGHTS]
+   [:sol/socket :scm/credentials] [(kv :sol :sol/socket) (when (pos? CmsgTypes/SCM_CREDENTIALS) CmsgTypes/SCM_CREDENTIALS)]
    [:sol/socket :so/timestamp] [(kv :sol :sol/socket) (kv :so :so/timestamp)]
    [:sol/socket :so/timestampns] [(kv :sol :sol/socket) (kv :so :so/timestampns)]
    [:ipproto/ip :ip/pktinfo] [(kv :ipproto :ipproto/ip) (kv :ip :ip/pktinfo)]

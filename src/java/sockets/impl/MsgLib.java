@@ -36,14 +36,13 @@ public interface MsgLib {
     /** The runtime of {@link #LIB}. */
     Runtime RUNTIME = Runtime.getRuntime(LIB);
 
-    // Constants jnr-constants 0.11.4 lacks (no SCM_ table, no MSG_CMSG_CLOEXEC):
-    /** SCM_RIGHTS: 1 in every BSD-socket implementation (Linux, macOS, FreeBSD, OpenBSD, Solaris). */
-    int SCM_RIGHTS = 1;
-    /** SCM_CREDENTIALS: Linux only (2), else -1. */
-    int SCM_CREDENTIALS = Native.LINUX ? 2 : -1;
-    /** MSG_CMSG_CLOEXEC: Linux 0x40000000, FreeBSD 0x40000; 0 where absent (received fds then get FD_CLOEXEC by fcntl). */
-    int MSG_CMSG_CLOEXEC = Native.LINUX ? 0x40000000
-        : Platform.getNativePlatform().getOS() == Platform.OS.FREEBSD ? 0x40000 : 0;
+    // Constants jnr-constants 0.11.4 lacks: see CmsgTypes (a class that binds no library)
+    /** SCM_RIGHTS ({@link CmsgTypes#SCM_RIGHTS}). */
+    int SCM_RIGHTS = CmsgTypes.SCM_RIGHTS;
+    /** SCM_CREDENTIALS ({@link CmsgTypes#SCM_CREDENTIALS}). */
+    int SCM_CREDENTIALS = CmsgTypes.SCM_CREDENTIALS;
+    /** MSG_CMSG_CLOEXEC ({@link CmsgTypes#MSG_CMSG_CLOEXEC}). */
+    int MSG_CMSG_CLOEXEC = CmsgTypes.MSG_CMSG_CLOEXEC;
 
     /** CMSG_ALIGN's unit: sizeof(size_t) on Linux and FreeBSD, 4 on macOS (and sizeof(long) elsewhere). */
     static int cmsgAlign() {

@@ -37,9 +37,9 @@ public final class Native {
     /** The jnr runtime the binding lives in. */
     public static final Runtime RUNTIME = Runtime.getRuntime(RAW);
     /** True on Linux. */
-    public static final boolean LINUX = Platform.getNativePlatform().getOS() == Platform.OS.LINUX;
+    public static final boolean LINUX = Os.LINUX;
     /** True where struct sockaddr starts with a length byte (the BSDs, macOS). */
-    public static final boolean BSD_SOCKADDR = !LINUX && Platform.getNativePlatform().isBSD();
+    public static final boolean BSD_SOCKADDR = Os.BSD_SOCKADDR;
 
     /** Platform integer of a jnr-constants constant, or -1 where this platform lacks it. */
     public static int value(Constant c) { return c.defined() ? c.intValue() : -1; }
