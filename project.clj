@@ -17,7 +17,9 @@
   :javac-options ["--release" "17" "-Xlint:all,-serial,-processing,-options" "-Werror"]
   :test-paths ["test"]
   :resource-paths []
-  :main sockets.cli
+  ;; `lein run`: the tour (no arguments) or the command line (sockets.tour hands arguments to
+  ;; sockets.cli); the uberjar's main is sockets.cli alone, so `java -jar` starts fast
+  :main sockets.tour
   :jvm-opts ["-XX:-OmitStackTraceInFastThrow"]
   ;; The default profile pulls nREPL from Clojars, which is not reachable everywhere:
   ;; :base is emptied and nREPL lives in :repl, so `lein repl` works where Clojars is.
@@ -29,7 +31,7 @@
              ;; AOT output kept apart, so stale compiled namespaces never shadow src/ in target/classes
              ;; everything AOT-compiled (the CLI, the tour and what it loads: sockets.async, sockets.gen,
              ;; ...) with direct linking, so neither --help nor the tour compiles Clojure at run time
-             :uberjar {:aot :all :target-path "target/uberjar"
+             :uberjar {:aot :all :target-path "target/uberjar" :main sockets.cli
                        :jvm-opts ["-Dclojure.compiler.direct-linking=true"]}
              ;; `lein bench`: bench/ (sockets.bench, C programs in bench/c) is only on this profile's path
              :bench {:source-paths ["bench"]

@@ -1,21 +1,18 @@
 (ns sockets.cli
-  "The command line: with no arguments, the tour; otherwise a netcat built only on the public
-  API (sockets.core): listen, connect, relay, lookup, reverse, options. `help-text` is what
+  "The command line: a netcat built only on the public API (sockets.core): listen, connect, relay, lookup, reverse, options. `help-text` is what
   --help prints. Exit status: 0 done, 1 a network error (or -z: nothing listening),
   2 bad arguments (a one-line message)."
   (:require [clojure.pprint :as pp]
             [clojure.string :as str]
             [sockets.core :as s]
-            [sockets.impl.cli-pump :as pump]
-            [sockets.tour :as tour])
+            [sockets.impl.cli-pump :as pump])
   (:gen-class))
 
 (set! *warn-on-reflection* true)
 
 (def help-text
   "What `sockets --help` prints: every command and option."
-  "usage: sockets                       the tour: what the library does, on loopback
-       sockets COMMAND [OPTIONS] ARGS
+  "usage: sockets COMMAND [OPTIONS] ARGS
        sockets COMMAND --help        one command's usage
 
 commands:
@@ -52,7 +49,9 @@ options:
 A stream connection ends when both directions are done: stdin's end is passed on as a
 half-close (shutdown of the write side) and what the peer still sends is read until its EOF.
 `listen` prints \"listening on ADDRESS\" on stderr once it is ready.
-Exit status: 0 done, 1 a network error (or -z: nothing listening), 2 bad arguments.")
+Exit status: 0 done, 1 a network error (or -z: nothing listening), 2 bad arguments.
+The tour of the library: `lein run` with no arguments (from the uberjar:
+java -cp sockets.jar clojure.main -m sockets.tour).")
 
 (def ^:private usages
   {"listen" "listen [-k] [-u] [-U] [-4|-6] [-v] [-w SECS] [--echo] [--progress] [HOST] PORT | PATH"
@@ -395,8 +394,7 @@ Exit status: 0 done, 1 a network error (or -z: nothing listening), 2 bad argumen
   (try
     (let [[cmd & more] args]
       (cond
-        (nil? cmd) (do (tour/run) 0)
-        (#{"-h" "--help" "help"} cmd) (do (println help-text) 0)
+        (or (nil? cmd) (#{"-h" "--help" "help"} cmd)) (do (println help-text) 0)
         :else
         (if-let [[f allowed] (commands cmd)]
           (let [p (parse-args cmd more allowed)]
@@ -418,7 +416,8 @@ Exit status: 0 done, 1 a network error (or -z: nothing listening), 2 bad argumen
       (if (= :invalid (:kind (ex-data e))) 2 1))))
 
 (defn -main
-  "Entry point of `lein run` and the uberjar: exits with `run`'s code."
+  "Entry point of the uberjar (`java -jar`) and of `lein run` with arguments (through
+  `sockets.tour/-main`): exits with `run`'s code. With no arguments it prints the usage."
   [& args]
   (let [code (run args)]
     (flush)

@@ -1,11 +1,20 @@
 (ns sockets.tour
   "The tour `lein run` prints: what the library does, on loopback only, each step showing the
-  data it got."
-  (:require [clojure.pprint :as pp]
-            [sockets.core :as s])
+  data it got. A program namespace at the top of the stack: it loads the whole library
+  (core.async, generators) up front, so `lein run` with arguments hands them to the command
+  line (`sockets.cli`), which stays lean (the uberjar's main, fast to start)."
+  (:require [clojure.core.async :as a]
+            [clojure.pprint :as pp]
+            [clojure.test.check.generators :as tgen]
+            [sockets.async :as sa]
+            [sockets.cli :as cli]
+            [sockets.core :as s]
+            [sockets.gen :as sgen]
+            [sockets.impl.io-tour :as io-tour])
   (:import (java.io File)
            (java.nio.file Files)
-           (java.nio.file.attribute FileAttribute)))
+           (java.nio.file.attribute FileAttribute))
+  (:gen-class))
 
 (set! *warn-on-reflection* true)
 
@@ -95,44 +104,33 @@
     (show "after set-socket-options!" (s/socket-options so [:so/rcvbuf :so/linger]))))
 
 (defn- tour-async []
-  (let [a-chan (requiring-resolve 'sockets.async/accept-chan)
-        r-chan (requiring-resolve 'sockets.async/receive-chan)
-        s-chan (requiring-resolve 'sockets.async/send-chan)
-        <!! (requiring-resolve 'clojure.core.async/<!!)
-        >!! (requiring-resolve 'clojure.core.async/>!!)
-        close! (requiring-resolve 'clojure.core.async/close!)
-        thread-call (requiring-resolve 'clojure.core.async/thread-call)]
-    (with-open [l (s/socket :af/inet :sock/stream)]
-      (s/socket-bind l (s/inet-address "127.0.0.1" 0))
-      (s/socket-listen l 16)
-      (let [accepted (a-chan l {})
-            server (thread-call
-                    (fn []
-                      (when-let [c (<!! accepted)]
-                        (let [in (r-chan c {}) out (s-chan c {:close? true :shutdown-on-close? true})]
-                          (loop [] (let [v (<!! in)] (if (bytes? v) (do (>!! out v) (recur)) (close! out))))))))]
-        (with-open [c (s/socket :af/inet :sock/stream)]
-          (s/socket-connect c (s/socket-name l))
-          (s/socket-send-all c "echoed by channels")
-          (s/socket-shutdown c :shut/wr)
-          (show "one event-loop thread echoed" (String. ^bytes (s/socket-receive c 1024) "UTF-8")))
-        (close! accepted)
-        (<!! server)))))
+  (with-open [l (s/socket :af/inet :sock/stream)]
+    (s/socket-bind l (s/inet-address "127.0.0.1" 0))
+    (s/socket-listen l 16)
+    (let [accepted (sa/accept-chan l {})
+          server (a/thread
+                   (when-let [c (a/<!! accepted)]
+                     (let [in (sa/receive-chan c {}) out (sa/send-chan c {:close? true :shutdown-on-close? true})]
+                       (loop [] (let [v (a/<!! in)] (if (bytes? v) (do (a/>!! out v) (recur)) (a/close! out)))))))]
+      (with-open [c (s/socket :af/inet :sock/stream)]
+        (s/socket-connect c (s/socket-name l))
+        (s/socket-send-all c "echoed by channels")
+        (s/socket-shutdown c :shut/wr)
+        (show "one event-loop thread echoed" (String. ^bytes (s/socket-receive c 1024) "UTF-8")))
+      (a/close! accepted)
+      (a/<!! server))))
 
 (defn- tour-gen []
-  (let [sample (requiring-resolve 'clojure.test.check.generators/sample)
-        sockaddr (requiring-resolve 'sockets.gen/sockaddr)
-        schedule (requiring-resolve 'sockets.gen/fault-schedule)]
-    (println "  (gen/sample (sockets.gen/sockaddr) 3)")
-    (doseq [m (sample (sockaddr) 3)] (println "   " (pr-str m)))
-    (println "  (gen/sample (sockets.gen/fault-schedule) 2)")
-    (doseq [m (sample (schedule) 2)] (println "   " (pr-str m)))
-    (println "  A fault proxy re-chunks traffic as scheduled: see README, \"Property-testing your network code\".")))
+  (println "  (gen/sample (sockets.gen/sockaddr) 3)")
+  (doseq [m (tgen/sample (sgen/sockaddr) 3)] (println "   " (pr-str m)))
+  (println "  (gen/sample (sockets.gen/fault-schedule) 2)")
+  (doseq [m (tgen/sample (sgen/fault-schedule) 2)] (println "   " (pr-str m)))
+  (println "  A fault proxy re-chunks traffic as scheduled: see README, \"Property-testing your network code\"."))
 
 (def ^:private extra-steps
   ;; [title fn]: steps that need more than sockets.core
   [["Socket options as a keyword map" tour-options]
-   ["Streams: a line protocol over io/reader and io/writer" (fn [] ((requiring-resolve 'sockets.impl.io-tour/line-protocol)))]
+   ["Streams: a line protocol over io/reader and io/writer" io-tour/line-protocol]
    ["core.async: an echo served by channels on one event loop" tour-async]
    ["Generators for property-testing network code" tour-gen]])
 
@@ -156,5 +154,17 @@
   (println)
   (println "More: README.md; (require '[sockets.core :as s]) at the REPL.")
   nil)
+
+(defn -main
+  "Entry point of `lein run`: with no arguments prints the tour and exits 0; with arguments
+  runs the command line (`sockets.cli/-main`: a netcat; `--help` lists the commands) and
+  exits with its code."
+  [& args]
+  (if (seq args)
+    (apply cli/-main args)
+    (do (run)
+        (flush)
+        (shutdown-agents)
+        (System/exit 0))))
 
 (comment (pp/pprint (run)))
