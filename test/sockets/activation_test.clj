@@ -155,7 +155,10 @@
     (doseq [args [["-u"] ["-U"] ["-4"] ["-6"] ["a" "b"]]]
       (let [err (java.io.StringWriter.)
             code (binding [*err* err] (cli/run (into ["listen" "--inherit"] args)))]
-        (is (= 2 code) (pr-str args))))))
+        (is (= 2 code) (pr-str args))
+        (is (re-find (if (= "a" (first args)) #"at most one NAME" (re-pattern (str "\\(no " (first args) "\\)")))
+                     (str err))
+            (pr-str args))))))
 
 (deftest cli-listen-inherit-serves-the-named-socket
   (let [a (fresh-fd u/listener)

@@ -236,8 +236,8 @@ Exit status: 0 done, 1 a network error (or -z: nothing listening), 2 bad argumen
   "The socket `listen --inherit [NAME]` serves on: the first socket passed by socket
   activation, or the one named NAME; a network error (exit 1) when there is none."
   ^sockets.Socket [{:keys [flags args]}]
-  (when-let [f (some #{:udp :unix :ipv4 :ipv6} flags)]
-    (usage! (str "listen --inherit takes the passed socket as it is (no -" (name f) ")")))
+  (when-let [f (some {:udp "-u" :unix "-U" :ipv4 "-4" :ipv6 "-6"} flags)]
+    (usage! (str "listen --inherit takes the passed socket as it is (no " f ")")))
   (when (> (count args) 1) (usage! "listen --inherit takes at most one NAME"))
   (let [nm (first args)
         all (platform/activation-sockets)
