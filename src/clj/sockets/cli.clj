@@ -4,6 +4,7 @@
   2 bad arguments (a one-line message)."
   (:require [clojure.pprint :as pp]
             [clojure.string :as str]
+            [sockets.platform :as platform]
             [sockets.core :as s]
             [sockets.impl.cli-pump :as pump])
   (:gen-class))
@@ -19,6 +20,9 @@ commands:
   listen  [-k] [-u] [-U] [-4|-6] [-v] [-w SECS] [--echo] [--progress] [HOST] PORT | PATH
           accept a connection (127.0.0.1 or ::1 unless HOST is given; 0.0.0.0 for every
           interface); stdin goes to it and what arrives goes to stdout, at the same time
+  listen  --inherit [-k] [-v] [-w SECS] [--echo] [--progress] [NAME]
+          the same on a socket passed by socket activation (systemd's LISTEN_FDS), not
+          bound here: the first one, or the one named NAME (LISTEN_FDNAMES)
   connect [-u] [-U] [-4|-6] [-v] [-w SECS] [-z] [--progress] HOST PORT | PATH
           connect; stdin goes to the socket and what arrives goes to stdout, at the same time
   relay   [-k] [-v] [-w SECS] [--progress] LISTEN TARGET
@@ -43,6 +47,7 @@ options:
   -z, --zero      connect only: is something listening? exit 0 if so, 1 if not; sends nothing
   --echo          listen: send back what arrives (stdin is not read)
   --progress      bytes in and out and the rate, on one stderr line updated in place
+  --inherit       listen: serve on the socket a service manager passed (socket activation)
   --family, --type   options: the socket to show
   -h, --help      this text
 
@@ -54,7 +59,7 @@ The tour of the library: `lein run` with no arguments (from the uberjar:
 java -cp sockets.jar clojure.main -m sockets.tour).")
 
 (def ^:private usages
-  {"listen" "listen [-k] [-u] [-U] [-4|-6] [-v] [-w SECS] [--echo] [--progress] [HOST] PORT | PATH"
+  {"listen" "listen [-k] [-u] [-U] [-4|-6] [-v] [-w SECS] [--echo] [--progress] [HOST] PORT | PATH\n       sockets listen --inherit [-k] [-v] [-w SECS] [--echo] [--progress] [NAME]"
    "connect" "connect [-u] [-U] [-4|-6] [-v] [-w SECS] [-z] [--progress] HOST PORT | PATH"
    "relay" "relay [-k] [-v] [-w SECS] [--progress] LISTEN TARGET   (tcp:[HOST:]PORT, unix:PATH, unix:@NAME)"
    "lookup" "lookup [-4|-6] NAME [SERVICE]"
@@ -69,7 +74,7 @@ java -cp sockets.jar clojure.main -m sockets.tour).")
 (def ^:private aliases
   {"-k" :keep "--keep" :keep "-u" :udp "--udp" :udp "-U" :unix "--unix" :unix
    "-4" :ipv4 "--ipv4" :ipv4 "-6" :ipv6 "--ipv6" :ipv6 "-v" :verbose "--verbose" :verbose
-   "-z" :zero "--zero" :zero "--echo" :echo "--progress" :progress
+   "-z" :zero "--zero" :zero "--echo" :echo "--progress" :progress "--inherit" :inherit
    "-w" :wait "--wait" :wait "--family" :family "--type" :type})
 
 (def ^:private valued #{:wait :family :type})
@@ -226,14 +231,31 @@ java -cp sockets.jar clojure.main -m sockets.tour).")
 
 ;; ------------------------------------------------------------------ commands
 
+(defn- inherited
+  "The socket `listen --inherit [NAME]` serves on: the first socket passed by socket
+  activation, or the one named NAME; a network error (exit 1) when there is none."
+  ^sockets.Socket [{:keys [flags args]}]
+  (when-let [f (some {:udp "-u" :unix "-U" :ipv4 "-4" :ipv6 "-6"} flags)]
+    (usage! (str "listen --inherit takes the passed socket as it is (no " f ")")))
+  (when (> (count args) 1) (usage! "listen --inherit takes at most one NAME"))
+  (let [nm (first args)
+        all (platform/activation-sockets)
+        e (if nm (first (filter #(= nm (:name %)) all)) (first (filter :socket all)))]
+    (cond (empty? all) (network! "listen --inherit: no socket was passed to this process (LISTEN_PID/LISTEN_FDS do not name it: start it by socket activation, e.g. a systemd .socket unit)")
+          (nil? e) (network! (str "listen --inherit: no passed socket is named " (pr-str nm) " (names: "
+                                  (str/join ", " (map #(pr-str (:name %)) all)) ")"))
+          (nil? (:socket e)) (network! (str "listen --inherit: fd " (:fd e) ": " (:error e)))
+          :else (:socket e))))
+
 (defn- cmd-listen [{:keys [flags] :as p} idle-ms]
-  (let [ai (listen-ai p)
+  (let [ai (when-not (flags :inherit) (listen-ai p))
+        passed (when-not ai (inherited p))
         verbose? (flags :verbose)
         stdin (when-not (flags :echo) (pump/stdin-source))]
-    (with-open [l (listener ai)]
+    (with-open [l (or passed (listener ai))]
       (try
         (pump/say "listening on" (addr-str (s/socket-name l)))
-        (if (flags :udp)
+        (if (= :sock/dgram (s/socket-type l))
           (let [ctr (pump/counters)
                 first-peer (promise)
                 last-peer (atom nil)
@@ -267,7 +289,7 @@ java -cp sockets.jar clojure.main -m sockets.tour).")
               (let [r (stream-session c stdin p idle-ms (pump/counters))]
                 (when verbose? (pump/say (if (= :idle r) "idle: connection closed" "connection closed")))))
             (when (flags :keep) (recur))))
-        (finally (remove-unix-path! ai))))
+        (finally (when ai (remove-unix-path! ai)))))
     0))
 
 (defn- cmd-connect [{:keys [flags] :as p} idle-ms]
@@ -380,7 +402,7 @@ java -cp sockets.jar clojure.main -m sockets.tour).")
   0)
 
 (def ^:private commands
-  {"listen" [cmd-listen #{:keep :udp :unix :ipv4 :ipv6 :verbose :wait :echo :progress}]
+  {"listen" [cmd-listen #{:keep :udp :unix :ipv4 :ipv6 :verbose :wait :echo :progress :inherit}]
    "connect" [cmd-connect #{:udp :unix :ipv4 :ipv6 :verbose :wait :zero :progress}]
    "relay" [cmd-relay #{:keep :verbose :wait :progress}]
    "lookup" [cmd-lookup #{:ipv4 :ipv6}]

@@ -11,6 +11,7 @@
   (:require [clojure.core.protocols :as p]
             [sockets.address :as addr]
             [sockets.constants :as c]
+            [sockets.impl.activation :as activation]
             [sockets.messages :as messages]
             [sockets.options :as o])
   (:import (sockets Messages Socket SocketException SocketException$Kind)
@@ -101,3 +102,23 @@
   Socket
   (datafy [s] (datafy-socket s)))
 
+
+;; ------------------------------------------------------------------ socket activation
+
+(defn activation-sockets
+  "Returns the sockets a service manager passed to this process by socket activation
+  (systemd's protocol: LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES, fds from 3), as a vector in fd
+  order of {:fd 3 :name \"web\" :socket <sockets.Socket>}; :name is nil where LISTEN_FDNAMES
+  gives none, and an fd that is not a socket is {:fd :name :socket nil :error message} (left
+  open, close-on-exec). Returns [] when the process was not activated (a variable missing or
+  not a decimal number, LISTEN_PID not this pid, LISTEN_FDS 0, or one of the fds not open).
+
+  Every fd is made close-on-exec and each socket non-blocking, as `sockets.core/fd->socket`
+  makes them; closing a socket closes its fd. The fds are adopted once per process: later
+  calls return the same vector (whose sockets may since have been closed). Options (a map,
+  last): :unset-env? (default true) unsets the three variables in the native environment,
+  activated or not, so child processes do not inherit them (`System/getenv`, the JVM's
+  snapshot from its start, still shows them). Does not block. Throws :invalid for a bad
+  options map."
+  ([] (activation-sockets {}))
+  ([opts] (activation/activation-sockets opts)))
