@@ -1,7 +1,8 @@
 (ns sockets.cli
-  "The command line: a netcat built only on the public API (sockets.core): listen, connect, relay, lookup, reverse, options. `help-text` is what
-  --help prints. Exit status: 0 done, 1 a network error (or -z: nothing listening),
-  2 bad arguments (a one-line message)."
+  "The command line: a netcat built only on the public API (sockets.core): listen (also on
+  sockets passed by socket activation), connect, relay, lookup, reverse, options. `help-text`
+  is what --help prints. `lein run` reaches it through `sockets.tour`. Exit status: 0 done,
+  1 a network error (or -z: nothing listening), 2 bad arguments (a one-line message)."
   (:require [clojure.pprint :as pp]
             [clojure.string :as str]
             [sockets.platform :as platform]
