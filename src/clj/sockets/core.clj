@@ -341,7 +341,7 @@
   50 ms and fail with :closed, as after a close, but the kernel socket is left untouched; the
   number comes back only after they have all let go (and the event loop has taken the fd out of
   its epoll set). A receive that completed just as the detach came fails all the same, its data
-  lost: stop other readers first when every byte counts. The fd keeps its mode (non-blocking,
+  lost (a send's bytes may have gone out): stop other threads' calls first when every byte counts. The fd keeps its mode (non-blocking,
   unless `set-socket-blocking!` made it blocking; then the library's SO_RCVTIMEO/SO_SNDTIMEO
   wait slices are reset to none). Raises :closed when `so` is already closed or detached;
   :invalid, changing nothing, when called in an event-loop handler while the fd is in use."

@@ -395,8 +395,8 @@ public final class Socket implements Closeable {
      * sweep (within {@code LoopCore.SWEEP_MS}, 50 ms), taking the fd out of its epoll set first,
      * and the number is returned only after all of them have let go. A call whose system call
      * completed just as the detach came fails with {@code :closed} all the same and its result
-     * is lost (data received, an accepted connection, which is closed): stop other threads'
-     * receives first when every byte matters. The wait cannot be interrupted (the thread's
+     * is lost (data received, an accepted connection, which is closed; a send's bytes may have
+     * gone out): stop the other threads' calls first when every byte matters. The wait cannot be interrupted (the thread's
      * interrupt status is kept).
      * <p>The fd keeps its file status flags: non-blocking (O_NONBLOCK), as every socket here,
      * unless {@link #setBlocking} put it in blocking mode; then the wait slices this library
