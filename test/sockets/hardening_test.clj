@@ -756,6 +756,7 @@
                     s/*socket-accept-timeout* 20 s/*socket-connect-timeout* 20]
             (let [r (apply f real)]
               (swap! opened into (closeables-in r))
+              (when (and (= 'socket-detach sym) (integer? r)) (.close ^jnr.posix.POSIX @posix (int r))) ; the detached fd is ours to close
               nil))
           (catch SocketException e (when-not (:kind (ex-data e)) {:sym sym :args args :ex e}))
           (catch clojure.lang.ExceptionInfo e (when-not (:kind (ex-data e)) {:sym sym :args args :ex e}))

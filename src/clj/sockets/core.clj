@@ -320,6 +320,34 @@
   (when (instance? Socket so) (.closeQuietly ^Socket so))
   nil)
 
+(defn ^sockets.Socket socket-dup
+  "Beyond the egg (CPython's socket.dup): returns a new socket on a duplicate of `so`'s fd: the
+  same kernel socket, family, type and protocol, on a new fd number that is close-on-exec from
+  the start (F_DUPFD_CLOEXEC). Closing either socket leaves the other working; the connection
+  ends when the last is closed. Does not block. Both fds share one O_NONBLOCK flag, so the new
+  socket is non-blocking, as every new socket, and so is `so` from now on: a blocking `so` is
+  put back in non-blocking mode, and `set-socket-blocking!` on either returns false. Raises
+  :closed when `so` is closed or detached, the errno's kind when the kernel refuses (EMFILE:
+  no free fd number). The new socket is yours to close (`with-open`)."
+  [so]
+  (.dup (args/socket :socket-dup so)))
+
+(defn socket-detach
+  "Beyond the egg (CPython's socket.detach): `so` gives up its fd, which stays open, and returns
+  its number; the fd is yours from then on (`fd->socket` adopts it, or hand it on; close it when
+  done). `so` then behaves as closed: every call raises :closed, and `socket-close` does nothing
+  (it never closes the fd). Blocks until no other thread is inside a call on `so`: such calls
+  (and `sockets.async` channels, which end with a :closed error and close) are woken within
+  50 ms and fail with :closed, as after a close, but the kernel socket is left untouched; the
+  number comes back only after they have all let go (and the event loop has taken the fd out of
+  its epoll set). A receive that completed just as the detach came fails all the same, its data
+  lost (a send's bytes may have gone out): stop other threads' calls first when every byte counts. The fd keeps its mode (non-blocking,
+  unless `set-socket-blocking!` made it blocking; then the library's SO_RCVTIMEO/SO_SNDTIMEO
+  wait slices are reset to none). Raises :closed when `so` is already closed or detached;
+  :invalid, changing nothing, when called in an event-loop handler while the fd is in use."
+  [so]
+  (.detach (args/socket :socket-detach so)))
+
 (defn socket-blocking?
   "True when `so` is in blocking mode (see `set-socket-blocking!`); sockets are created
   non-blocking, as in the egg."

@@ -349,6 +349,73 @@ public final class Socket implements Closeable {
     /** Closes the socket, ignoring any error (the egg's {@code socket-close*}). */
     public void closeQuietly() { fd.close(); }
 
+    // ---------------------------------------------------------------- ownership hand-offs
+
+    /**
+     * Returns a new socket on a duplicate of this socket's fd (CPython's {@code socket.dup}):
+     * the same kernel socket, with the same family, type and protocol, on a new fd number that
+     * is close-on-exec from the start (F_DUPFD_CLOEXEC, never a moment without). Closing either
+     * socket leaves the other working; the kernel socket (and a connection's FIN) goes when the
+     * last of them is closed. Does not block.
+     * <p>Blocking mode: the two fds share one open file description, hence one O_NONBLOCK flag,
+     * so they cannot be in different modes. The new socket is non-blocking, as every new socket
+     * is, and so is this one from now on: this call puts it back in non-blocking mode if
+     * {@link #setBlocking} had put it in blocking mode, and for both sockets a later
+     * {@code setBlocking(true)} returns false (as after an {@code EventLoop} flow; otherwise
+     * one socket's mode would change under the other, or under an event loop watching it).
+     * <p>On close: when this socket is closed (or detached) the call throws {@code :closed} and
+     * makes nothing. The new socket is the caller's to close.
+     * @throws SocketException {@code :closed}; the errno's kind when the kernel refuses, e.g.
+     *         EMFILE (no free fd number; the message says so); {@code :unsupported} where the
+     *         platform has no F_DUPFD_CLOEXEC
+     */
+    public Socket dup() throws SocketException {
+        Socket d = new Socket(fd.dup("socket-dup"), family, type, protocol);
+        d.onLoop = true;
+        try {
+            leaveBlockingForLoop(); // the shared O_NONBLOCK: both non-blocking for good
+        } catch (SocketException | RuntimeException e) {
+            d.closeQuietly();
+            throw e;
+        }
+        return d;
+    }
+
+    /**
+     * Gives up this socket's fd and returns its number, still open (CPython's
+     * {@code socket.detach}): the fd is the caller's from then on, to use (e.g. with
+     * {@code fd->socket}, {@code Messages.adopt}) or hand on, and to close. This socket behaves
+     * as closed: {@link #isClosed} is true, every later call throws {@code :closed} (its message
+     * says the fd was detached), and {@link #close} does nothing (it never closes the number).
+     * <p>Blocks until no other thread is inside a call on this socket. Calls waiting inside
+     * (a receive, send, accept, connect, an i/o port's read) wake within {@link #WAKE_MS} ms and
+     * fail with {@code :closed}, as after a close, but nothing is done to the kernel socket (no
+     * shutdown(2)), since the new owner goes on using it; an {@code EventLoop} (and so a
+     * {@code sockets.async} channel) ends the socket's flows with {@code :closed} at its next
+     * sweep (within {@code LoopCore.SWEEP_MS}, 50 ms), taking the fd out of its epoll set first,
+     * and the number is returned only after all of them have let go. A call whose system call
+     * completed just as the detach came fails with {@code :closed} all the same and its result
+     * is lost (data received, an accepted connection, which is closed; a send's bytes may have
+     * gone out): stop the other threads' calls first when every byte matters. The wait cannot be interrupted (the thread's
+     * interrupt status is kept).
+     * <p>The fd keeps its file status flags: non-blocking (O_NONBLOCK), as every socket here,
+     * unless {@link #setBlocking} put it in blocking mode; then the wait slices this library
+     * kept in SO_RCVTIMEO and SO_SNDTIMEO are reset to none first. Other options are untouched.
+     * <p>On an event loop's own thread (in a handler) it does not wait: it throws
+     * {@code :invalid} and changes nothing when any call or loop holds the fd.
+     * @throws SocketException {@code :closed} when the socket is already closed or detached
+     *         (nothing changes), {@code :invalid} as said above
+     */
+    public int detach() throws SocketException {
+        int n = fd.detach("socket-detach", sockets.impl.LoopCore.onLoopThread());
+        if (waiting.isBlocking()) {
+            // the number is the caller's now: a failure here must not lose it
+            try { waiting.setSlice(n, true, 0, "socket-detach"); waiting.setSlice(n, false, 0, "socket-detach"); }
+            catch (SocketException e) { /* the slice stays; the caller owns the options now */ }
+        }
+        return n;
+    }
+
     /** getsockname(2); null when the socket is not bound. */
     public SockAddr localAddress() throws SocketException { return name(true); }
 

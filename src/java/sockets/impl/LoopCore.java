@@ -195,7 +195,17 @@ public final class LoopCore {
 
     // ---------------------------------------------------------------- the loop
 
+    /** Marks the loops' threads (see {@link #onLoopThread}). */
+    private static final ThreadLocal<Boolean> LOOP_THREAD = new ThreadLocal<>();
+
+    /**
+     * True when called on the thread of any event loop (in a handler). Such a thread must not
+     * wait for a loop to let go of a socket (Socket.detach): it would wait for itself. Never blocks.
+     */
+    public static boolean onLoopThread() { return LOOP_THREAD.get() != null; }
+
     private void run() {
+        LOOP_THREAD.set(Boolean.TRUE);
         long nextSweep = System.nanoTime() + SWEEP_NS;
         SocketException ending = new SocketException("event-loop", SocketException.Kind.CLOSED, 0, null, "event loop stopped", null);
         try {
