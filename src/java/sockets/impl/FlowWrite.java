@@ -129,6 +129,8 @@ public final class FlowWrite extends LoopFlow {
     }
 
     private void completeFinish() {
+        // a detached fd belongs to its new owner: its kernel socket is not ours to shut down
+        if (reg.fd.isDetached()) { loop.failClosed(reg); return; }
         if (shutdownOutput && Native.LIBC.shutdown(reg.fdn, Native.value(jnr.constants.platform.Shutdown.SHUT_WR)) < 0) {
             int e = Native.errno();
             if (e != Native.ENOTCONN) { fail(SocketException.errno("socket-shutdown", e, "unable to shutdown socket", null)); return; }
