@@ -25,7 +25,8 @@ import sockets.SocketException;
  * closed; a FileChannel is read with positional reads (its position is not changed, and it is
  * not closed). sendfile cannot take MSG_NOSIGNAL, so the calling thread blocks SIGPIPE around
  * it and takes a SIGPIPE it raised before unblocking: a peer gone is {@code :errno :EPIPE}
- * (or {@code :ECONNRESET}), never a signal.
+ * (or {@code :ECONNRESET}), never a signal. A virtual thread, which may move to another
+ * carrier thread while it waits, sends the read+send way.
  */
 public final class FileSend {
     private FileSend() {}
@@ -105,7 +106,9 @@ public final class FileSend {
         int file = open(path);
         try {
             FdSource src = new FdSource(file, path);
-            return withSocket(fd, fdn -> sendfileOn ? sendfile(w, fdn, src, offset, left, timeoutMs) : copy(w, fdn, src, offset, left, timeoutMs));
+            // a virtual thread may wait on another carrier than the one whose signal mask it set: read+send there
+            boolean viaSendfile = sendfileOn && !Parker.onVirtualThread();
+            return withSocket(fd, fdn -> viaSendfile ? sendfile(w, fdn, src, offset, left, timeoutMs) : copy(w, fdn, src, offset, left, timeoutMs));
         } finally { FileLib.LIB.close(file); }
     }
 
