@@ -525,6 +525,52 @@
      (advance! buf start end n)
      nil)))
 
+(defn- file-source
+  "`file` as what Socket.sendFile takes: an open java.nio.channels.FileChannel (itself) or the
+  java.nio.file.Path of an existing file that is not a directory (from a path string, a
+  java.io.File or a Path); anything else is :invalid."
+  [op file]
+  (let [no-links (make-array java.nio.file.LinkOption 0)
+        path (fn [f] (try (cond (instance? java.nio.file.Path f) f
+                                (instance? java.io.File f) (.toPath ^java.io.File f)
+                                (string? f) (java.nio.file.Paths/get ^String f (make-array String 0)))
+                          (catch java.nio.file.InvalidPathException _ nil)))]
+    (if (instance? java.nio.channels.FileChannel file)
+      (if (.isOpen ^java.nio.channels.FileChannel file) file (throw (args/fail op "the FileChannel" "open" file)))
+      (let [^java.nio.file.Path p (path file)]
+        (if (and p (java.nio.file.Files/exists p no-links) (not (java.nio.file.Files/isDirectory p no-links)))
+          p
+          (throw (args/fail op "the file" (str "an existing file (a path string, java.io.File, java.nio.file.Path"
+                                               " or FileChannel), not a directory") file)))))))
+
+(defn socket-send-file
+  "Beyond the egg (CPython's socket.sendfile, NIO's FileChannel.transferTo): sends `count`
+  bytes (nil or omitted: up to the end) of `file` from byte `offset` (default 0) over the
+  connected stream socket `so`; returns the count sent (a long), fewer than `count` only when
+  the file ends first (0 when `offset` is at or past its end). `file` is a path string, a
+  java.io.File, a java.nio.file.Path (opened read-only and always closed) or a FileChannel
+  (read at `offset` without moving its position, and left open). Uses sendfile(2) on Linux;
+  where sendfile refuses the file (a pipe, a FIFO, some /proc files) and elsewhere, reads
+  sent with send(2). Blocks this thread until all is sent, each wait for buffer space up to
+  *socket-send-timeout* (then :timeout; what was sent by then is gone), in blocking and
+  non-blocking mode alike. A `socket-close` from another thread wakes it with :closed. Never
+  raises SIGPIPE: a closed peer is an error (:errno :EPIPE or :ECONNRESET). :invalid, before
+  anything is sent: a negative offset or count, a missing file or a directory, a closed or
+  write-only FileChannel, and a socket that is not :sock/stream (a datagram socket would cut
+  the file at arbitrary boundaries: send datagrams with `socket-send`)."
+  ([so file] (socket-send-file so file 0 nil))
+  ([so file offset] (socket-send-file so file offset nil))
+  ([so file offset count]
+   (let [op :socket-send-file
+         s (args/socket op so)
+         src (file-source op file)
+         off (long (args/int-in op "the offset" offset 0 Long/MAX_VALUE))
+         n (if (nil? count) -1 (long (args/int-in op "the count" count 0 Long/MAX_VALUE)))
+         t (timeout-ms op *socket-send-timeout*)]
+     (if (instance? java.nio.channels.FileChannel src)
+       (.sendFile s ^java.nio.channels.FileChannel src off n t)
+       (.sendFile s ^java.nio.file.Path src off n t)))))
+
 ;; ------------------------------------------------------------------ socket options (sockets.options)
 
 (reexport-from sockets.options

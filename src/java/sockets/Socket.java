@@ -578,6 +578,38 @@ public final class Socket implements Closeable {
         sendAll(ByteBuffer.wrap(s.getBytes(StandardCharsets.UTF_8)), flags, chunk, timeoutMs);
     }
 
+    /**
+     * Sends {@code count} bytes (negative: all up to the file's end) of the file at {@code file},
+     * from byte {@code offset}, over this connected stream socket (CPython's
+     * {@code socket.sendfile}): with sendfile(2) on Linux, and by reads sent with send(2) where
+     * sendfile refuses the file (a pipe, a FIFO, some /proc files: EINVAL, ENOSYS, EOPNOTSUPP)
+     * and on other platforms. The file is opened read-only and close-on-exec and always closed.
+     * Returns the bytes sent: {@code count}, or fewer when the file ends first (0 when
+     * {@code offset} is at or past its end). Blocks until all is sent: each wait for buffer space
+     * lasts up to {@code timeoutMs} (negative: forever), then {@code :timeout} (the bytes sent by
+     * then are gone). A close from another thread wakes it with {@code :closed}; an interrupt
+     * with {@code :interrupted}. A peer gone is {@code :errno :EPIPE} or {@code :ECONNRESET},
+     * never SIGPIPE. Opening a FIFO waits for its writer, and reads wait as reading the file does.
+     * @throws SocketException {@code :invalid} (a negative offset, a file that cannot be opened
+     *         for reading or is a directory, a socket that is not {@code SOCK_STREAM}: a datagram
+     *         socket would cut the file at arbitrary boundaries), {@code :closed},
+     *         {@code :timeout}, {@code :interrupted}, or the errno's kind
+     */
+    public long sendFile(java.nio.file.Path file, long offset, long count, long timeoutMs) throws SocketException {
+        return sockets.impl.FileSend.send(fd, waiting, type, file, null, offset, count, timeoutMs);
+    }
+
+    /**
+     * {@link #sendFile(java.nio.file.Path, long, long, long)} from a FileChannel open for
+     * reading, with positional reads sent with send(2) (the JDK gives no access to its fd):
+     * the channel's position is not changed and it is not closed, as with
+     * {@code FileChannel.transferTo}. Returns the bytes sent; blocks and fails as that method;
+     * a closed or write-only channel is {@code :invalid}.
+     */
+    public long sendFile(java.nio.channels.FileChannel file, long offset, long count, long timeoutMs) throws SocketException {
+        return sockets.impl.FileSend.send(fd, waiting, type, null, file, offset, count, timeoutMs);
+    }
+
     private long snd(String op, ByteBuffer buf, int flags, long timeoutMs, SockAddr to) throws SocketException {
         ByteBuffer b = Buffers.forSendNow(op, buf); // a read-only heap buffer exposes no array: copied
         int len = b.remaining();
