@@ -34,16 +34,6 @@
 
 (defn- fd-count [] (tu/fd-count))
 
-(defn- wait-until
-  "Polls `pred` every 10 ms until true or `ms` pass; returns its last value."
-  [ms pred]
-  (let [deadline (+ (System/currentTimeMillis) ms)]
-    (loop []
-      (or (pred)
-          (if (< (System/currentTimeMillis) deadline)
-            (do (Thread/sleep 10) (recur))
-            (pred))))))
-
 (defn- take!!
   "Takes from `ch`, waiting at most `ms`; ::timeout when nothing came."
   ([ch] (take!! ch 10000))
@@ -173,11 +163,11 @@
           (is (= clients (count results)))
           (is (empty? bad) (str "failures: " (vec (take 5 bad))))
           (a/close! acc)
-          (is (wait-until 5000 #(zero? (.registrations server-loop))) "server loop holds no socket")
+          (is (tu/wait-until 5000 #(zero? (.registrations server-loop))) "server loop holds no socket")
           (is (zero? (.registrations client-loop)))
           (is (zero? (.handlerErrors server-loop)) (str (.lastHandlerError server-loop)))
           (.close l))))
-    (is (wait-until 5000 #(<= (fd-count) before)) (str "fds " before " -> " (fd-count)))))
+    (is (tu/wait-until 5000 #(<= (fd-count) before)) (str "fds " before " -> " (fd-count)))))
 
 (deftest echo-many-clients
   (testing "an echo server made only of accept-chan/receive-chan/send-chan serves concurrent clients, every byte checked"
@@ -294,7 +284,7 @@
           (let [k (mod i senders)
                 b (doto (ByteBuffer/allocate 8) (.putInt k) (.putInt i))]
             ;; a window keeps the receive buffer from overflowing; a lost datagram would only slow this down
-            (wait-until 1000 #(< (- i (.get received)) window))
+            (tu/wait-until 1000 #(< (- i (.get received)) window))
             (.sendTo ^Socket (txs k) (.array b) 0 8 rx-addr 0 1000)))
         (let [[seen bad extra] (take!! checker 60000)
               lost (- n (count seen))]
@@ -356,24 +346,24 @@
             rc (sa/receive-chan server {:loop lp})
             result (a/promise-chan)
             _sc (sa/send-chan server {:loop lp :result-ch result})]
-        (is (wait-until 2000 #(= 1 (.registrations lp))))
+        (is (tu/wait-until 2000 #(= 1 (.registrations lp))))
         (.close server)
         (let [e (take!! rc)]
           (is (= :closed (kind e)))
           (is (= :socket-receive! (:op (ex-data e)))))
         (is (nil? (take!! rc)))
         (is (= :closed (kind (take!! result))))
-        (is (wait-until 2000 #(zero? (.registrations lp))))
+        (is (tu/wait-until 2000 #(zero? (.registrations lp))))
         (.close client)))
-    (is (wait-until 2000 #(<= (fd-count) before)) "the fd was released and closed once")))
+    (is (tu/wait-until 2000 #(<= (fd-count) before)) "the fd was released and closed once")))
 
 (deftest closing-the-channel-unregisters
   (with-loop [lp]
     (let [[^Socket client ^Socket server] (connected-pair lp)
           rc (sa/receive-chan server {:loop lp :close? true})]
-      (is (wait-until 2000 #(= 1 (.registrations lp))))
+      (is (tu/wait-until 2000 #(= 1 (.registrations lp))))
       (a/close! rc)
-      (is (wait-until 2000 #(zero? (.registrations lp))))
+      (is (tu/wait-until 2000 #(zero? (.registrations lp))))
       (is (.isClosed server) ":close? true closed the socket")
       (is (= 0 (.receive client (byte-array 8) 0 8 0 2000)) "the peer sees EOF")
       (.close client))))
@@ -435,12 +425,12 @@
                                        out []]
                              (if (empty? chs) out (recur (rest chs) (conj out (a/<! (first chs)))))))]
             (is (every? #{1} oks) (str (first (remove #{1} oks))))))
-        (is (wait-until 20000 #(= n (.get served))) (str (.get served) " of " n " served"))
+        (is (tu/wait-until 20000 #(= n (.get served))) (str (.get served) " of " n " served"))
         (a/close! acc)
-        (is (wait-until 10000 #(zero? (.registrations lp))))
+        (is (tu/wait-until 10000 #(zero? (.registrations lp))))
         (.close l)))
     (println (format "fds: %d connections through channels, fds %d before, %d after" n before (fd-count)))
-    (is (wait-until 10000 #(<= (fd-count) before)))))
+    (is (tu/wait-until 10000 #(<= (fd-count) before)))))
 
 ;; ------------------------------------------------------------------ loop health
 
@@ -474,7 +464,7 @@
         rc (sa/receive-chan server {:loop lp :close? true})
         result (a/promise-chan)
         _sc (sa/send-chan client {:loop lp :result-ch result})]
-    (is (wait-until 2000 #(= 3 (.registrations lp))))
+    (is (tu/wait-until 2000 #(= 3 (.registrations lp))))
     (is (sa/stop-loop! lp 5000))
     (is (= :stopped (sa/loop-state lp)))
     (doseq [ch [acc rc]]
@@ -488,7 +478,7 @@
         (is (= :closed (kind (take!! rc2))))
         (is (nil? (take!! rc2)))))
     (.close client) (.close l)
-    (is (wait-until 2000 #(<= (fd-count) before)))))
+    (is (tu/wait-until 2000 #(<= (fd-count) before)))))
 
 (deftest shared-loop-starts-lazily-and-restarts
   (let [l (listener)
@@ -555,7 +545,7 @@
           small-values (volatile! 0)]
       (a/>!! sc "first")
       (is (= "first" (String. (receive-n client 5))) "the first value (written by the loop: the flow was not attached yet)")
-      (is (wait-until 2000 #(take-parked? sc)))
+      (is (tu/wait-until 2000 #(take-parked? sc)))
       (testing "a value the kernel can take is sent before the put returns, by the putting thread (while the loop sleeps)"
         ;; the loop may be awake at that instant (its 50 ms sweep): then it sends the value itself, so try a few times
         (let [direct (loop [i 0]
@@ -563,7 +553,7 @@
                          nil
                          (let [before (.bytesWritten lp)
                                d0 (.directWrites lp)]
-                           (is (wait-until 2000 #(take-parked? sc)))
+                           (is (tu/wait-until 2000 #(take-parked? sc)))
                            (is (true? (a/>!! sc (byte-array 1000 (byte i)))))
                            (let [direct? (= (inc d0) (.directWrites lp))]
                              (when direct? (is (= (+ before 1000) (.bytesWritten lp)) "written before the put returned"))
@@ -574,7 +564,7 @@
       (testing "a value larger than the kernel's buffers: the putting thread sends what fits, the loop the rest"
         (let [big (let [b (byte-array (* 24 1024 1024))] (.nextBytes (Random. 7) b) b)
               before (.bytesWritten lp)]
-          (is (wait-until 2000 #(take-parked? sc)))
+          (is (tu/wait-until 2000 #(take-parked? sc)))
           (is (true? (a/>!! sc big)) "the put completes: the value is in flight")
           (let [direct (- (.bytesWritten lp) before)]
             (println (format "direct write: %d of %d bytes sent by the putting thread, the rest by the loop" direct (alength big)))
@@ -590,11 +580,11 @@
               sc2 (sa/send-chan server {:loop lp :result-ch result2})]
           (a/>!! sc2 "attach")
           (is (= "attach" (String. (receive-n client 6))))
-          (is (wait-until 2000 #(take-parked? sc2)))
+          (is (tu/wait-until 2000 #(take-parked? sc2)))
           (.close server)
           (a/put! sc2 "after close")
           (is (= :closed (kind (take!! result2))))
-          (is (wait-until 2000 #(impl-closed? sc2)))))
+          (is (tu/wait-until 2000 #(impl-closed? sc2)))))
       (.close client))))
 
 (deftest send-chan-keeps-order-of-puts-from-many-threads

@@ -28,13 +28,6 @@
 (def ^:private STREAM (c/->int :sock :sock/stream))
 (def ^:private DGRAM (c/->int :sock :sock/dgram))
 
-(defn- wait-until
-  "Polls `pred` every 10 ms until true or `ms` pass; returns its last value."
-  [ms pred]
-  (let [deadline (+ (System/currentTimeMillis) ms)]
-    (loop []
-      (or (pred) (if (< (System/currentTimeMillis) deadline) (do (Thread/sleep 10) (recur)) (pred))))))
-
 (defn- take!! ([ch] (take!! ch 10000)) ([ch ms] (a/alt!! ch ([v] v) (a/timeout ms) ::timeout)))
 (defn- kind [x] (when (sa/error? x) (:kind (ex-data x))))
 (defn- loopback ^SockAddr [port] (SockAddr/parseInet "127.0.0.1" (int port)))
@@ -65,7 +58,7 @@
                                      (do (.incrementAndGet puts) (recur))
                                      :returned-false)))]
           ;; the producer parks once the kernel buffers, the value in flight and the channel are full
-          (is (wait-until 5000 #(let [n (.get puts)] (Thread/sleep 200) (= n (.get puts)))) "the producer parked")
+          (is (tu/wait-until 5000 #(let [n (.get puts)] (Thread/sleep 200) (= n (.get puts)))) "the producer parked")
           (if (= close-which :peer) (.close q) (.close p))
           (is (= :returned-false (take!! producer 2000)) "the parked put completed and the next put gave false")
           (.close p) (.close q))))))
@@ -111,7 +104,7 @@
                                            (recur (inc k)))))))]
           (doseq [f (mapv #(future (fill %)) clients)] @f)
           (doseq [^Socket c clients] (linger0! c) (.close c))
-          (is (wait-until 15000 #(= n (.get exited))) (str (.get exited) " of " n " echo go blocks ended")))
+          (is (tu/wait-until 15000 #(= n (.get exited))) (str (.get exited) " of " n " echo go blocks ended")))
         (a/close! acc)
         (.close l)))))
 
@@ -133,7 +126,7 @@
           (let [socks (mk)
                 ^Socket u (first socks)
                 rc (sa/receive-chan u {:loop lp})]
-            (is (wait-until 2000 #(= 1 (.registrations lp))))
+            (is (tu/wait-until 2000 #(= 1 (.registrations lp))))
             (.shutdown u (c/->int :shut :shut/rd))
             (let [c0 (thread-cpu-ms nm) t0 (System/nanoTime)
                   _ (Thread/sleep 1000)
@@ -211,7 +204,7 @@
       (testing "blocking: EventLoop.connectHappySync"
         (with-open [s (.connectHappySync lp [(addr/->addrinfo (ai closed)) (addr/->addrinfo (ai (port good)))] 100 5000)]
           (is (= (port good) (.port (.peerAddress s))))))
-      (is (wait-until 2000 #(zero? (.registrations lp))) "every losing attempt's socket is gone")
+      (is (tu/wait-until 2000 #(zero? (.registrations lp))) "every losing attempt's socket is gone")
       (.close good))))
 
 ;; ------------------------------------------------------------------ 16.3 EMFILE
@@ -265,7 +258,7 @@
         (is (instance? Socket s))
         (is (= (port good) (some-> ^Socket s .peerAddress .port)))
         (is (<= 200 ms 5000) (str ms " ms: the second attempt started after the stagger delay, long before the timeout"))
-        (is (wait-until 2000 #(zero? (.registrations lp))) "the unanswered attempt was abandoned and its socket closed")
+        (is (tu/wait-until 2000 #(zero? (.registrations lp))) "the unanswered attempt was abandoned and its socket closed")
         (when (instance? Socket s) (.close ^Socket s))
         (testing "connectHappySync: the socket, and the log of attempts"
           (let [log (java.util.ArrayList.)]
@@ -274,6 +267,6 @@
               (is (= [false true] (map #(.won ^sockets.EventLoop$Attempt %) log)))
               (is (= ["abandoned" nil] (map #(.error ^sockets.EventLoop$Attempt %) log)))
               (is (= [(port hole) (port good)] (map #(.port (.address ^sockets.EventLoop$Attempt %)) log))))))
-        (is (wait-until 2000 #(zero? (.registrations lp))))
+        (is (tu/wait-until 2000 #(zero? (.registrations lp))))
         (run! #(.close ^Socket %) (conj fillers hole good))))
     (println "SKIP happy-eyeballs-staggers-and-abandons-the-loser: no black-hole listener on this kernel")))

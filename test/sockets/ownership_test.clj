@@ -17,13 +17,6 @@
 
 (use-fixtures :once u/fd-fixture)
 
-(defn- wait-until
-  "Polls `pred` every 5 ms until it is true or `ms` pass; returns its last value."
-  [ms pred]
-  (let [deadline (+ (System/currentTimeMillis) ms)]
-    (loop []
-      (or (pred) (if (< (System/currentTimeMillis) deadline) (do (Thread/sleep 5) (recur)) (pred))))))
-
 (defn- text [^bytes b] (String. b "UTF-8"))
 
 (defn- receive-text
@@ -175,7 +168,7 @@
           n (.acquire fd "test")
           detached (future (.detach fd "socket-detach" false))]
       (try
-        (is (wait-until 5000 #(.isClosed fd)) "detach marks the fd closed at once")
+        (is (u/wait-until 5000 #(.isClosed fd)) "detach marks the fd closed at once")
         (is (= :closed (u/kind-of #(.acquire fd "test"))) "new calls are refused")
         (is (= ::waiting (deref detached 200 ::waiting)) "not handed over while a call is inside")
         (.release fd)
@@ -212,7 +205,7 @@
                                              (catch Throwable e e)))))]
     (.setDaemon t true)
     (.start t)
-    (is (wait-until 5000 #(in-call? t)) "the receiver is inside socket-receive")
+    (is (u/wait-until 5000 #(in-call? t)) "the receiver is inside socket-receive")
     [t result]))
 
 (deftest detach-wakes-a-blocked-receive
@@ -277,7 +270,7 @@
         (with-pair [c srv]
           (let [ch (sa/receive-chan c {:loop lp})
                 r (promise)]
-            (is (wait-until 5000 #(= 1 (.registrations lp))))
+            (is (u/wait-until 5000 #(= 1 (.registrations lp))))
             (.execute lp (fn [] (deliver r (u/kind-of #(s/socket-detach c)))))
             (is (= :invalid (deref r 5000 ::hung)))
             (is (not (.isClosed ^Socket c)) "nothing changed")

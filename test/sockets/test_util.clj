@@ -176,3 +176,10 @@
         (when-not done (.destroyForcibly p) (.waitFor p 10 java.util.concurrent.TimeUnit/SECONDS))
         {:exit (if done (.exitValue p) :timeout) :out (slurp out) :err (slurp err)})
       (finally (.delete out) (.delete err)))))
+
+(defn wait-until
+  "Polls `pred` every 5 ms until it is true or `ms` pass; returns its last value."
+  [ms pred]
+  (let [deadline (+ (System/currentTimeMillis) ms)]
+    (loop []
+      (or (pred) (if (< (System/currentTimeMillis) deadline) (do (Thread/sleep 5) (recur)) (pred))))))

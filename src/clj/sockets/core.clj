@@ -6,6 +6,7 @@
   Building blocks:
     sockets      socket socket? socket-fileno socket-family socket-type socket-protocol
                  socketpair fd->socket  (beyond the egg: socketpair(2), adopting an open fd)
+                 socket-dup socket-detach  (beyond the egg: CPython's dup/detach, fd hand-offs)
     addresses    inet-address unix-address sockaddr? sockaddr-family sockaddr-address sockaddr-port
                  sockaddr-path sockaddr->string string->sockaddr  (sockaddrs are plain maps)
     lookup       address-information addrinfo? addrinfo-* name-information
@@ -17,6 +18,7 @@
                  these parameters' values as default timeouts)
     data         socket-receive! socket-receive socket-receive-from! socket-receive-from socket-receive-ready?
                  socket-send socket-send-to socket-send-all
+                 socket-send-file  (beyond the egg: a file over a stream socket, sendfile(2))
     parameters   *socket-connect-timeout* *socket-accept-timeout* *socket-receive-timeout*
                  *socket-send-timeout* *socket-send-buffer-size* *socket-send-size* *socket-receive-buffer-size*
 
@@ -26,8 +28,8 @@
 
   More beyond the egg, one namespace per concern (each mirroring a Java class): sockets.messages
   (sendmsg/recvmsg, control data, fd passing, credentials), sockets.datagrams (many datagrams
-  per call), sockets.platform (platform data; loading sockets.core loads it, so
-  clojure.datafy works on sockets), sockets.io (ports), sockets.options, sockets.async."
+  per call), sockets.platform (platform data, network interfaces, socket activation; loading
+  sockets.core loads it, so clojure.datafy works on sockets), sockets.io (ports), sockets.options, sockets.async."
   (:require [clojure.java.io :as io]
             [sockets.address :as addr]
             [sockets.constants :as c]
@@ -525,24 +527,6 @@
      (advance! buf start end n)
      nil)))
 
-(defn- file-source
-  "`file` as what Socket.sendFile takes: an open java.nio.channels.FileChannel (itself) or the
-  java.nio.file.Path of an existing file that is not a directory (from a path string, a
-  java.io.File or a Path); anything else is :invalid."
-  [op file]
-  (let [no-links (make-array java.nio.file.LinkOption 0)
-        path (fn [f] (try (cond (instance? java.nio.file.Path f) f
-                                (instance? java.io.File f) (.toPath ^java.io.File f)
-                                (string? f) (java.nio.file.Paths/get ^String f (make-array String 0)))
-                          (catch java.nio.file.InvalidPathException _ nil)))]
-    (if (instance? java.nio.channels.FileChannel file)
-      (if (.isOpen ^java.nio.channels.FileChannel file) file (throw (args/fail op "the FileChannel" "open" file)))
-      (let [^java.nio.file.Path p (path file)]
-        (if (and p (java.nio.file.Files/exists p no-links) (not (java.nio.file.Files/isDirectory p no-links)))
-          p
-          (throw (args/fail op "the file" (str "an existing file (a path string, java.io.File, java.nio.file.Path"
-                                               " or FileChannel), not a directory") file)))))))
-
 (defn socket-send-file
   "Beyond the egg (CPython's socket.sendfile, NIO's FileChannel.transferTo): sends `count`
   bytes (nil or omitted: up to the end) of `file` from byte `offset` (default 0) over the
@@ -563,7 +547,7 @@
   ([so file offset count]
    (let [op :socket-send-file
          s (args/socket op so)
-         src (file-source op file)
+         src (args/file-source op file)
          off (long (args/int-in op "the offset" offset 0 Long/MAX_VALUE))
          n (if (nil? count) -1 (long (args/int-in op "the count" count 0 Long/MAX_VALUE)))
          t (timeout-ms op *socket-send-timeout*)]

@@ -9,7 +9,8 @@
   Checks: `socket`, `send-buffer` / `receive-buffer` / `buffers` / `region` (byte arrays,
   ByteBuffers and, for sending, strings as UTF-8), `utf8` (strict: an unencodable string,
   e.g. a lone UTF-16 surrogate, is refused), `flags`, `timeout-ms`, `options` (a map, with
-  renamed keys refused naming the new one), `int-in` and `size` (integer ranges and caps)."
+  renamed keys refused naming the new one), `int-in` and `size` (integer ranges and caps),
+  `file-source` (a file to send)."
   (:require [sockets.constants :as c])
   (:import (java.nio ByteBuffer CharBuffer)
            (java.nio.charset CharacterCodingException CodingErrorAction StandardCharsets)
@@ -182,3 +183,21 @@
         (when (> st en) (throw (refuse op (str "start " st " is after end " en))))
         (when (> en limit) (throw (fail op "end" (str "at most the buffer's length " limit) en)))
         (.slice (.limit (.position bb (int st)) (int en)))))))
+
+(defn file-source
+  "`file` as what Socket.sendFile takes: an open java.nio.channels.FileChannel (itself) or the
+  java.nio.file.Path of an existing file that is not a directory (from a path string, a
+  java.io.File or a Path); anything else is :invalid."
+  [op file]
+  (let [no-links (make-array java.nio.file.LinkOption 0)
+        path (fn [f] (try (cond (instance? java.nio.file.Path f) f
+                                (instance? java.io.File f) (.toPath ^java.io.File f)
+                                (string? f) (java.nio.file.Paths/get ^String f (make-array String 0)))
+                          (catch java.nio.file.InvalidPathException _ nil)))]
+    (if (instance? java.nio.channels.FileChannel file)
+      (if (.isOpen ^java.nio.channels.FileChannel file) file (throw (fail op "the FileChannel" "open" file)))
+      (let [^java.nio.file.Path p (path file)]
+        (if (and p (java.nio.file.Files/exists p no-links) (not (java.nio.file.Files/isDirectory p no-links)))
+          p
+          (throw (fail op "the file" (str "an existing file (a path string, java.io.File, java.nio.file.Path"
+                                               " or FileChannel), not a directory") file)))))))
