@@ -19,7 +19,8 @@
   (:import (java.nio ByteBuffer ByteOrder)
            (jnr.constants.platform Errno)
            (jnr.ffi Pointer)
-           (sockets SockAddr Socket SocketException)
+           (sockets Constants$Ipv6Option Constants$IpOption Constants$SocketOption Constants$TcpOption
+                    SockAddr Socket SocketException)
            (sockets.impl Native OptionValues)))
 
 (set! *warn-on-reflection* true)
@@ -819,6 +820,32 @@
             (is (= [7] (vec (:data r))))
             (is (= {:destination "::1" :ifindex @lo-index} (select-keys (pktinfo r) [:destination :ifindex]))
                 "on: the destination address and the interface (lo)")))))))
+
+(deftest ipv6-hop-limits-of-minus-one-are-the-defaults
+  (with-socket [u [:af/inet6 :sock/dgram]]
+    (o/set-ipv6-unicast-hops! u 9)
+    (o/set-ipv6-multicast-hops! u 9)
+    (is (= [9 9] [(o/ipv6-unicast-hops u) (o/ipv6-multicast-hops u)]))
+    (o/set-socket-options! u {:ipv6/unicast-hops -1 :ipv6/multicast-hops -1})
+    (when linux?
+      (is (= [(slurp-long "/proc/sys/net/ipv6/conf/all/hop_limit") 1]
+             [(o/ipv6-unicast-hops u) (o/ipv6-multicast-hops u)])
+          "the system's hop limit, and 1 for multicast"))
+    (doseq [bad [-2 256]]
+      (is (= :invalid (kind-of #(o/set-ipv6-unicast-hops! u bad))))
+      (is (= :invalid (kind-of #(o/set-ipv6-multicast-hops! u bad)))))))
+
+(deftest java-constants-name-the-same-numbers
+  (doseq [[k v] {:so/bindtodevice Constants$SocketOption/BINDTODEVICE :so/mark Constants$SocketOption/MARK
+                 :so/priority Constants$SocketOption/PRIORITY :tcp/user-timeout Constants$TcpOption/USER_TIMEOUT
+                 :tcp/quickack Constants$TcpOption/QUICKACK :tcp/fastopen Constants$TcpOption/FASTOPEN
+                 :tcp/congestion Constants$TcpOption/CONGESTION :ip/freebind Constants$IpOption/FREEBIND
+                 :ip/transparent Constants$IpOption/TRANSPARENT :ipv6/multicast-if Constants$Ipv6Option/MULTICAST_IF
+                 :ipv6/multicast-hops Constants$Ipv6Option/MULTICAST_HOPS
+                 :ipv6/multicast-loop Constants$Ipv6Option/MULTICAST_LOOP
+                 :ipv6/join-group Constants$Ipv6Option/JOIN_GROUP :ipv6/leave-group Constants$Ipv6Option/LEAVE_GROUP
+                 :ipv6/recvpktinfo Constants$Ipv6Option/RECVPKTINFO}]
+    (is (= (or (get-in c/tables [(keyword (namespace k)) k]) -1) v) (str k))))
 
 ;; ---------------------------------------------------------------------------------------
 ;; The map API
