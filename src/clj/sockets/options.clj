@@ -506,37 +506,17 @@
          (fn [n]
            (reduce (fn [m [k [l nm]]] (assoc m k (read-fd op k n l nm))) {} resolved)))))))
 
-(defn- norm-value
-  "Option value `v` with a byte array as a vector, so equal values compare equal."
-  [v]
-  (if (bytes? v) (vec v) v))
-
-(defn- same-option-problems
-  "{option message} for keys of map `opts` that name one platform option (:tcp/keepalive and
-  :tcp/keepidle on Linux) with different values."
-  [opts]
-  (let [number (fn [k] (let [{:keys [level kind]} (codec/table k)]
-                         (when-let [n (get-in c/tables [kind k])] [level n])))
-        groups (vals (group-by number (filter number (keys opts))))]
-    (into {} (for [ks groups
-                   :when (and (next ks) (apply not= (map #(norm-value (get opts %)) ks)))
-                   :let [ks (sort ks)]]
-               [(first ks) (str "socket options " (str/join " and " ks)
-                                " are the same option on this platform: give one value")]))))
-
 (defn check-options
   "Returns `opts` when it is a valid options map (nil, or {writable-option-keyword value} with
-  every value conforming to its spec, and no two keys naming one option with different
-  values), else throws :invalid (nothing done) naming every bad entry, with ex-data
-  :problems {option message}. `op` names the operation in the error."
+  every value conforming to its spec), else throws :invalid (nothing done) naming every bad
+  entry, with ex-data :problems {option message}. `op` names the operation in the error."
   ([opts] (check-options :set-socket-options! opts))
   ([op opts]
    (when-not (or (nil? opts) (map? opts))
      (throw (c/invalid op (str "options must be a map, not " (pr-str opts)))))
    (let [problems (into {}
                         (keep (fn [[k v]] (when-let [msg (check-value k v)] [k msg])))
-                        opts)
-         problems (if (seq problems) problems (same-option-problems opts))]
+                        opts)]
      (when (seq problems)
        (throw (SocketException. (c/op-name op) SocketException$Kind/INVALID 0 nil
                                 (str "invalid socket options: " (str/join "; " (sort (vals problems))))
