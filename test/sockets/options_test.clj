@@ -842,6 +842,72 @@
                  :ipv6/recvpktinfo Constants$Ipv6Option/RECVPKTINFO}]
     (is (= (or (get-in c/tables [(keyword (namespace k)) k]) -1) v) (str k))))
 
+(defn- run-unprivileged
+  "Runs Clojure `code` in a child JVM (this JVM's java and classpath) started through setpriv
+  without CAP_NET_ADMIN and CAP_NET_RAW; returns what it printed, read as EDN, or a string
+  saying why it could not run. Waits at most 120 s."
+  [code]
+  (let [setpriv (first (filter #(.canExecute (io/file %)) ["/usr/bin/setpriv" "/bin/setpriv" "/usr/sbin/setpriv"]))
+        java (str (io/file (System/getProperty "java.home") "bin" "java"))]
+    (if-not setpriv
+      "no setpriv on this system"
+      (let [out (java.io.File/createTempFile "sockopts" ".out")
+            p (-> (ProcessBuilder. ^java.util.List [setpriv "--bounding-set" "-net_admin,-net_raw" "--"
+                                                    java "-cp" (System/getProperty "java.class.path")
+                                                    "clojure.main" "-e" code])
+                  (.redirectOutput out) (.redirectError java.lang.ProcessBuilder$Redirect/DISCARD) (.start))]
+        (try
+          (if (and (.waitFor p 120 java.util.concurrent.TimeUnit/SECONDS) (zero? (.exitValue p)))
+            (read-string (slurp out))
+            (str "the child did not finish cleanly (exit " (if (.isAlive p) "timeout" (.exitValue p)) ")"))
+          (finally (.destroyForcibly p) (.delete out)))))))
+
+(deftest refusals-without-privileges-say-which-capability
+  ;; Run as root here, so the refusals are seen in a child JVM without CAP_NET_ADMIN/CAP_NET_RAW.
+  (if-not linux?
+    (note! "capability checks are Linux's: skipped")
+    (let [available (proc-words "/proc/sys/net/ipv4/tcp_available_congestion_control")
+          allowed (set (proc-words "/proc/sys/net/ipv4/tcp_allowed_congestion_control"))
+          restricted (first (remove allowed available))
+          code (pr-str
+                `(do (require '[sockets.core] '[sockets.options :as ~'o])
+                     (let [~'r (fn [f#] (try (f#) :ok
+                                             (catch sockets.SocketException e#
+                                               [(:kind (ex-data e#)) (:errno (ex-data e#)) (ex-message e#)])))
+                           ~'t (sockets.core/socket :af/inet :sock/stream)
+                           ~'u (sockets.core/socket :af/inet :sock/dgram)]
+                       ;; one call after the other (a map literal's order is not the evaluation order)
+                       (prn (reduce (fn [m# [k# f#]] (assoc m# k# (f#))) {}
+                                    [[:mark #(~'r (fn [] (o/set-so-mark! ~'u 1)))]
+                                     [:priority-6 #(~'r (fn [] (o/set-so-priority! ~'u 6)))]
+                                     [:priority-7 #(~'r (fn [] (o/set-so-priority! ~'u 7)))]
+                                     [:transparent #(~'r (fn [] (o/set-ip-transparent! ~'u true)))]
+                                     [:reno #(~'r (fn [] (o/set-tcp-congestion! ~'t "reno")))]
+                                     [:restricted #(when ~restricted (~'r (fn [] (o/set-tcp-congestion! ~'t ~restricted))))]
+                                     [:bind #(~'r (fn [] (o/set-so-bindtodevice! ~'u "lo")))]
+                                     [:rebind #(~'r (fn [] (o/set-so-bindtodevice! ~'u "lo")))]
+                                     [:after #(vector (o/so-mark ~'u) (o/so-priority ~'u) (o/ip-transparent? ~'u)
+                                                      (o/so-bindtodevice ~'u))]]))
+                       (sockets.core/socket-close ~'t)
+                       (sockets.core/socket-close ~'u)
+                       (shutdown-agents))))
+          got (run-unprivileged code)
+          eperm? (fn [x re] (and (vector? x) (= [:fatal :EPERM] (take 2 x)) (re-find re (nth x 2))))]
+      (if (string? got)
+        (note! (str "the unprivileged child could not run (" got "): capability refusals not checked"))
+        (do
+          (is (eperm? (:mark got) #"CAP_NET_ADMIN") (pr-str (:mark got)))
+          (is (= :ok (:priority-6 got)) "0-6 needs no privilege")
+          (is (eperm? (:priority-7 got) #"above 6 needs CAP_NET_ADMIN") (pr-str (:priority-7 got)))
+          (is (eperm? (:transparent got) #"CAP_NET_ADMIN") (pr-str (:transparent got)))
+          (is (= :ok (:reno got)) "reno is always allowed")
+          (if restricted
+            (is (eperm? (:restricted got) #"tcp_allowed_congestion_control") (pr-str (:restricted got)))
+            (note! "every available congestion control is allowed here: the EPERM of a restricted one is not checked"))
+          (is (= :ok (:bind got)) "binding an unbound socket needs no privilege (Linux 5.7+)")
+          (is (eperm? (:rebind got) #"CAP_NET_RAW") (pr-str (:rebind got)))
+          (is (= [0 6 false "lo"] (:after got)) "the refused ones changed nothing"))))))
+
 ;; ---------------------------------------------------------------------------------------
 ;; The map API
 
