@@ -1,6 +1,7 @@
 (ns ^:no-doc sockets.impl.option-codec
   "The socket option table and the conversions between option values (Clojure data) and
-  what getsockopt/setsockopt take (an int or raw bytes). Pure: nothing here calls the kernel."
+  what getsockopt/setsockopt take (an int or raw bytes). Pure: nothing here calls the kernel
+  (IPv6 text is parsed by libc's inet_pton, never looked up)."
   (:require [clojure.string :as str]
             [sockets.constants :as c])
   (:import (java.nio.charset StandardCharsets)
