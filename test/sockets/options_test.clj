@@ -13,12 +13,14 @@
             [sockets.core :as sc]
             [sockets.impl.option-codec :as codec]
             [sockets.impl.option-specs :as specs]
+            [sockets.messages :as m]
             [sockets.options :as o]
             [sockets.test-util :as u])
   (:import (java.nio ByteBuffer ByteOrder)
            (jnr.constants.platform Errno)
            (jnr.ffi Pointer)
-           (sockets SockAddr Socket SocketException)
+           (sockets Constants$Ipv6Option Constants$IpOption Constants$SocketOption Constants$TcpOption
+                    SockAddr Socket SocketException)
            (sockets.impl Native OptionValues)))
 
 (set! *warn-on-reflection* true)
@@ -138,6 +140,24 @@
 
 (def ^:private lo-index (delay (.if_nametoindex Native/LIBC "lo")))
 
+(def ^:private cap-net-admin?
+  ;; SO_MARK (any value) needs CAP_NET_ADMIN on Linux; so do SO_PRIORITY above 6, IP_TRANSPARENT
+  ;; true, a congestion control not in tcp_allowed_congestion_control, and (CAP_NET_RAW, which
+  ;; goes with it here) rebinding SO_BINDTODEVICE.
+  (delay (with-socket [s [:af/inet :sock/dgram]]
+           (try (o/set-so-mark! s 1) true (catch SocketException _ false)))))
+
+(defn- proc-words [path] (vec (remove str/blank? (str/split (str/trim (slurp path)) #"\s+"))))
+
+(def ^:private congestion-controls
+  ;; The algorithms this process may set: all available ones with CAP_NET_ADMIN, else the allowed.
+  (delay (proc-words (if @cap-net-admin?
+                       "/proc/sys/net/ipv4/tcp_available_congestion_control"
+                       "/proc/sys/net/ipv4/tcp_allowed_congestion_control"))))
+
+(def ^:private interface-names
+  (delay (vec (sort (.list (io/file "/sys/class/net"))))))
+
 ;; ---------------------------------------------------------------------------------------
 ;; Per-option test contexts
 
@@ -160,7 +180,27 @@
    :ip/hdrincl [o/ip-header-included? o/set-ip-header-included!]
    :ip/tos [o/ip-type-of-service o/set-ip-type-of-service!]
    :ip/ttl [o/ip-time-to-live o/set-ip-time-to-live!]
-   :ipv6/v6only [o/ipv6-v6-only? o/set-ipv6-v6-only!]})
+   :ipv6/v6only [o/ipv6-v6-only? o/set-ipv6-v6-only!]
+   ;; beyond the egg
+   :so/bindtodevice [o/so-bindtodevice o/set-so-bindtodevice!]
+   :so/priority [o/so-priority o/set-so-priority!]
+   :so/mark [o/so-mark o/set-so-mark!]
+   :tcp/keepidle [o/tcp-keepidle o/set-tcp-keepidle!]
+   :tcp/keepintvl [o/tcp-keepintvl o/set-tcp-keepintvl!]
+   :tcp/keepcnt [o/tcp-keepcnt o/set-tcp-keepcnt!]
+   :tcp/user-timeout [o/tcp-user-timeout o/set-tcp-user-timeout!]
+   :tcp/quickack [o/tcp-quickack? o/set-tcp-quickack!]
+   :tcp/fastopen [o/tcp-fastopen o/set-tcp-fastopen!]
+   :tcp/notsent-lowat [o/tcp-notsent-lowat o/set-tcp-notsent-lowat!]
+   :tcp/congestion [o/tcp-congestion o/set-tcp-congestion!]
+   :ip/freebind [o/ip-freebind? o/set-ip-freebind!]
+   :ip/transparent [o/ip-transparent? o/set-ip-transparent!]
+   :ip/bind-address-no-port [o/ip-bind-address-no-port? o/set-ip-bind-address-no-port!]
+   :ipv6/unicast-hops [o/ipv6-unicast-hops o/set-ipv6-unicast-hops!]
+   :ipv6/multicast-if [o/ipv6-multicast-if o/set-ipv6-multicast-if!]
+   :ipv6/multicast-hops [o/ipv6-multicast-hops o/set-ipv6-multicast-hops!]
+   :ipv6/multicast-loop [o/ipv6-multicast-loop? o/set-ipv6-multicast-loop!]
+   :ipv6/recvpktinfo [o/ipv6-recvpktinfo? o/set-ipv6-recvpktinfo!]})
 
 (def ^:private read-only-accessors
   {:so/acceptconn o/so-accept-connections? :so/error o/so-error :so/type o/so-type})
@@ -208,6 +248,28 @@
                                                          (gen/fmap (fn [[a b c]] (str "127." a "." b "." c))
                                                                    (gen/tuple (gen/choose 0 255) (gen/choose 0 255) (gen/choose 1 254)))]))
         :ipv6/multicast-if (assoc base :valid (gen/elements [0 @lo-index]))
+        ;; -1 asks for the default: the unicast one is net.ipv6.conf.all.hop_limit on an
+        ;; unconnected socket, the multicast one IPV6_DEFAULT_MCASTHOPS, 1
+        :ipv6/unicast-hops (assoc base :expect #(if (= -1 %) (slurp-long "/proc/sys/net/ipv6/conf/all/hop_limit") %))
+        :ipv6/multicast-hops (assoc base :expect #(if (= -1 %) 1 %))
+        ;; the queue length is capped at net.core.somaxconn (fastopen_queue_tune)
+        :tcp/fastopen (assoc base :expect #(min (long %) (slurp-long "/proc/sys/net/core/somaxconn")))
+        :tcp/congestion (assoc base :valid (gen/elements @congestion-controls))
+        :so/bindtodevice (if @cap-net-admin?
+                           (assoc base :valid (gen/elements (into [""] @interface-names)))
+                           (assoc base :valid (gen/return "")
+                                  :note "no CAP_NET_RAW: rebinding SO_BINDTODEVICE is refused, so only \"\" is round-tripped"))
+        :so/priority (if @cap-net-admin?
+                       (assoc base :valid (gen/one-of [(s/gen k) (gen/choose 0 Integer/MAX_VALUE)]))
+                       (assoc base :note "no CAP_NET_ADMIN: SO_PRIORITY is round-tripped in 0-6 only"))
+        :so/mark (if @cap-net-admin?
+                   (assoc base :valid (gen/one-of [(gen/choose 0 0xffffffff) (gen/elements [0 1 0x7fffffff 0x80000000 0xffffffff])]))
+                   (assoc base :refused :fatal
+                          :note "no CAP_NET_ADMIN: every SO_MARK set must be refused (EPERM, :fatal)"))
+        :ip/transparent (if @cap-net-admin?
+                          base
+                          (assoc base :valid (gen/return false)
+                                 :note "no CAP_NET_ADMIN: IP_TRANSPARENT true is refused, only false is round-tripped"))
         base))))
 
 (defn- invalid-gen
@@ -219,6 +281,10 @@
                               (gen/return (inc (long Integer/MAX_VALUE))) (gen/return 1.0)
                               (gen/return {:on? true}) (gen/return {:group "10.0.0.1"})
                               (gen/return "256.1.1.1") (gen/return (byte-array 41))
+                              (gen/return "") (gen/return -2) (gen/return "sixteen-bytes-xx") (gen/return "lo\u0000")
+                              (gen/return "\ud800") (gen/return "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9")
+                              (gen/return 0x100000000) (gen/return {:group "ff02::1" :interface -1})
+                              (gen/return {:group "fe80::1"}) (gen/return {:group "ff02::1%lo"})
                               (gen/map gen/keyword gen/small-integer)]))
                  1000))
 
@@ -258,7 +324,7 @@
   "One defspec of 200 cases per writable option (memberships have their own)."
   []
   `(do ~@(for [k specs/writable
-               :when (not (#{:ip/add-membership :ip/drop-membership} k))]
+               :when (not (#{:ip/add-membership :ip/drop-membership :ipv6/join-group :ipv6/leave-group} k))]
            `(defspec ~(symbol (str "roundtrip-" (namespace k) "-" (name k))) 200
               (roundtrip-prop ~k)))))
 
@@ -497,6 +563,350 @@
     (is (= :closed (kind-of #(o/set-tcp-no-delay! s true))))
     (is (= :closed (kind-of #(o/get-socket-option s :sol/socket :so/type))))
     (is (= :closed (kind-of #(o/set-socket-options! s {:so/rcvbuf 1000}))))))
+
+;; ---------------------------------------------------------------------------------------
+;; The Linux options people tune (issue 19 item 6)
+
+(defn- refused
+  "The ex-data of what `f` throws, with the message as :message, or nil."
+  [f]
+  (try (f) nil (catch SocketException e (assoc (ex-data e) :message (ex-message e)))))
+
+(deftest tcp-congestion-reads-back-what-the-kernel-uses
+  (if-not linux?
+    (note! "TCP_CONGESTION checks read /proc: Linux only, skipped")
+    (with-socket [s [:af/inet :sock/stream]]
+      (is (= (str/trim (slurp "/proc/sys/net/ipv4/tcp_congestion_control")) (o/tcp-congestion s))
+          "a fresh socket has the system default")
+      (doseq [cc @congestion-controls]
+        (o/set-tcp-congestion! s cc)
+        (is (= cc (o/tcp-congestion s)))
+        (is (= cc (:tcp/congestion (o/socket-options s))) "socket-options lists it"))
+      (let [before (o/tcp-congestion s)
+            closed (closed-socket [:af/inet :sock/stream])]
+        (testing "a name the kernel lacks: its errno (ENOENT), with where to look in the message"
+          (let [d (refused #(o/set-tcp-congestion! s "no-such-cc"))]
+            (is (= [:fatal :ENOENT :tcp/congestion] [(:kind d) (:errno d) (:option d)]))
+            (is (re-find #"tcp_available_congestion_control" (:message d))))
+          (is (= :ENOENT (:errno (refused #(o/set-tcp-congestion! s "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9x"))))
+              "15 UTF-8 bytes (8 characters) is a name the kernel is asked about"))
+        (testing "names no kernel takes: :invalid before the native call, also on a closed socket"
+          (doseq [bad ["" "sixteen-bytes-xx" "re\u0000no" "\ud800" (apply str (repeat 8 "\u00e9")) 'reno nil 1]]
+            (is (= :invalid (kind-of #(o/set-tcp-congestion! s bad))) (pr-str bad))
+            (is (= :invalid (kind-of #(o/set-tcp-congestion! closed bad))) (pr-str bad))
+            (is (= :invalid (kind-of #(o/set-socket-options! s {:tcp/congestion bad}))) (pr-str bad))))
+        (is (= before (o/tcp-congestion s)) "nothing changed")))))
+
+(defn- connects?
+  "Whether a client reaches a listener on 127.0.0.1 that is bound (SO_BINDTODEVICE) to `dev`."
+  [dev]
+  (with-socket [l [:af/inet :sock/stream]]
+    (o/set-so-bindtodevice! l dev)
+    (is (= dev (o/so-bindtodevice l)))
+    (.bind l (SockAddr/parseInet "127.0.0.1" 0))
+    (.listen l 4)
+    (with-socket [c [:af/inet :sock/stream]]
+      (try (.connect c (.localAddress l) 5000)
+           (with-open [_a (.accept l 5000)] true)
+           (catch SocketException e
+             (is (= :transient (:kind (ex-data e))) "refused: the SYN came in on lo")
+             false)))))
+
+(deftest so-bindtodevice-decides-which-interface-a-socket-hears
+  (if-not linux?
+    (note! "SO_BINDTODEVICE is Linux's: skipped")
+    (do
+     (with-socket [s [:af/inet :sock/dgram]]
+      (is (= "" (o/so-bindtodevice s)) "unbound: \"\"")
+      (o/set-so-bindtodevice! s "lo")
+      (is (= "lo" (o/so-bindtodevice s)))
+      (is (= {:so/bindtodevice "lo"} (o/socket-options s [:so/bindtodevice])))
+      (if @cap-net-admin?
+        (do (o/set-socket-options! s {:so/bindtodevice ""})
+            (is (= "" (o/so-bindtodevice s)) "\"\" unbinds"))
+        (note! "no CAP_NET_RAW: unbinding a bound socket is not checked"))
+      (testing "an interface nobody has: ENODEV, with the fix in the message"
+        (let [d (refused #(o/set-so-bindtodevice! s "nosuchdev0"))]
+          (is (= :ENODEV (:errno d)))
+          (is (re-find #"/sys/class/net" (:message d)))))
+      (testing "too long, NUL, not text: :invalid, nothing changed"
+        (let [before (o/so-bindtodevice s)]
+          (doseq [bad ["sixteen-bytes-xx" "l\u0000o" "\udc00" :lo nil]]
+            (is (= :invalid (kind-of #(o/set-so-bindtodevice! s bad))) (pr-str bad)))
+          (is (= before (o/so-bindtodevice s))))))
+    (testing "a listener bound to lo hears a connect to 127.0.0.1; one bound to another interface does not"
+      (is (true? (connects? "lo")))
+      (is (true? (connects? "")))
+      (if-let [other (first (remove #{"lo"} @interface-names))]
+        (is (false? (connects? other)) (str "bound to " other))
+        (note! "no interface but lo: SO_BINDTODEVICE to another interface is not checked"))))))
+
+(deftest tcp-keepidle-is-the-eggs-tcp-keep-alive
+  (with-socket [s [:af/inet :sock/stream]]
+    (o/set-tcp-keepidle! s 42)
+    (is (= 42 (o/tcp-keepidle s) (o/tcp-keep-alive s)))
+    (o/set-socket-options! s {:so/keepalive true :tcp/keepidle 30 :tcp/keepintvl 5 :tcp/keepcnt 3 :tcp/user-timeout 20000})
+    (is (= {:so/keepalive true :tcp/keepidle 30 :tcp/keepalive 30 :tcp/keepintvl 5 :tcp/keepcnt 3 :tcp/user-timeout 20000}
+           (o/socket-options s [:so/keepalive :tcp/keepidle :tcp/keepalive :tcp/keepintvl :tcp/keepcnt :tcp/user-timeout])))
+    (o/set-socket-options! s {:tcp/keepalive 31})
+    (is (= 31 (o/tcp-keepidle s)) "one option under two names")
+    (testing "ranges checked first: :invalid, nothing changed"
+      (doseq [[f bad] [[o/set-tcp-keepidle! 0] [o/set-tcp-keepidle! 32768] [o/set-tcp-keepintvl! 0]
+                       [o/set-tcp-keepcnt! 128] [o/set-tcp-user-timeout! -1] [o/set-tcp-fastopen! -1]
+                       [o/set-tcp-notsent-lowat! -1] [o/set-tcp-quickack! 1]]]
+        (is (= :invalid (kind-of #(f s bad))) (str f " " bad)))
+      (is (= [31 5 3 20000] [(o/tcp-keepidle s) (o/tcp-keepintvl s) (o/tcp-keepcnt s) (o/tcp-user-timeout s)])))))
+
+(deftest tcp-fastopen-on-a-listener
+  (with-socket [l [:af/inet :sock/stream]]
+    (is (zero? (o/tcp-fastopen l)))
+    (o/set-tcp-fastopen! l 5)
+    (.bind l (SockAddr/parseInet "127.0.0.1" 0))
+    (.listen l 4)
+    (is (= 5 (o/tcp-fastopen l)) "kept through listen")
+    (o/set-tcp-fastopen! l 7)
+    (is (= 7 (o/tcp-fastopen l)) "and settable on a listening socket")))
+
+(deftest ip-freebind-and-bind-address-no-port-change-what-bind-does
+  (if-not linux?
+    (note! "IP_FREEBIND / IP_BIND_ADDRESS_NO_PORT are Linux's: skipped")
+    (do
+      (testing "IP_FREEBIND: bind to an address this host does not have"
+        (with-socket [s [:af/inet :sock/dgram]]
+          (is (= :EADDRNOTAVAIL (:errno (refused #(.bind s (SockAddr/parseInet "192.0.2.77" 0))))) "off: refused"))
+        (with-socket [s [:af/inet :sock/dgram]]
+          (o/set-ip-freebind! s true)
+          (is (true? (o/ip-freebind? s)))
+          (.bind s (SockAddr/parseInet "192.0.2.77" 0))
+          (is (= "192.0.2.77" (.host (.localAddress s))) "on: bound")))
+      (testing "IP_BIND_ADDRESS_NO_PORT: bind to port 0 leaves the port to connect"
+        (with-socket [s [:af/inet :sock/stream]]
+          (.bind s (SockAddr/parseInet "127.0.0.1" 0))
+          (is (pos? (.port (.localAddress s))) "off: bind chooses a port"))
+        (let [l (u/listener)]
+          (try
+            (with-socket [s [:af/inet :sock/stream]]
+              (o/set-ip-bind-address-no-port! s true)
+              (is (true? (o/ip-bind-address-no-port? s)))
+              (.bind s (SockAddr/parseInet "127.0.0.1" 0))
+              (is (zero? (.port (.localAddress s))) "on: no port yet")
+              (.connect s (.localAddress l) 5000)
+              (is (pos? (.port (.localAddress s))) "connect chose it"))
+            (finally (sc/socket-close* l))))))))
+
+(deftest ip-transparent-needs-cap-net-admin
+  (with-socket [s [:af/inet :sock/stream]]
+    (if @cap-net-admin?
+      (do (o/set-ip-transparent! s true)
+          (is (true? (o/ip-transparent? s))))
+      (let [d (refused #(o/set-ip-transparent! s true))]
+        (is (= :EPERM (:errno d)))
+        (is (re-find #"CAP_NET_ADMIN" (:message d)))
+        (is (false? (o/ip-transparent? s)))))))
+
+(deftest so-mark-and-priority
+  (with-socket [s [:af/inet :sock/dgram]]
+    (o/set-so-priority! s 6)
+    (is (= 6 (o/so-priority s)))
+    (is (= :invalid (kind-of #(o/set-so-priority! s -1))))
+    (if @cap-net-admin?
+      (do (o/set-so-mark! s 0xfffffffe)
+          (is (= 0xfffffffe (o/so-mark s)) "an unsigned 32-bit mark reads back unsigned")
+          (is (= -2 (o/get-socket-option s :sol/socket :so/mark)) "(the raw API gives the C int)")
+          (o/set-so-priority! s 7)
+          (is (= 7 (o/so-priority s))))
+      (let [d (refused #(o/set-so-mark! s 1))]
+        (note! "no CAP_NET_ADMIN: SO_MARK and SO_PRIORITY above 6 are checked to be refused")
+        (is (= :EPERM (:errno d)))
+        (is (re-find #"CAP_NET_ADMIN" (:message d)))
+        (is (= :EPERM (:errno (refused #(o/set-so-priority! s 7)))))))
+    (is (= :invalid (kind-of #(o/set-so-mark! s 0x100000000))))
+    (is (= :invalid (kind-of #(o/set-so-mark! s -1))))))
+
+(deftest options-of-another-level-or-an-absent-constant-are-unsupported
+  (with-socket [un [:af/unix :sock/stream]]
+    (with-socket [v4 [:af/inet :sock/dgram]]
+      (testing "the kernel refuses (ENOPROTOOPT, EOPNOTSUPP): :unsupported"
+        (is (= :unsupported (kind-of #(o/tcp-congestion un))))
+        (is (= :unsupported (kind-of #(o/set-tcp-keepidle! un 10))))
+        (is (= :unsupported (kind-of #(o/ip-freebind? un))))
+        (is (= :unsupported (kind-of #(o/set-ipv6-multicast-hops! v4 1))))
+        (is (= :unsupported (kind-of #(o/set-socket-options! v4 {:ipv6/join-group {:group "ff02::1:3"}})))))
+      (testing "a constant this platform lacks: :unsupported at use, before the native call"
+        (with-redefs [c/tables (-> c/tables
+                                   (assoc-in [:tcp :tcp/notsent-lowat] nil)
+                                   (assoc-in [:ip :ip/bind-address-no-port] nil))]
+          (with-socket [t [:af/inet :sock/stream]]
+            (is (= :unsupported (kind-of #(o/tcp-notsent-lowat t))))
+            (is (= :unsupported (kind-of #(o/set-tcp-notsent-lowat! t 1))))
+            (is (= :unsupported (kind-of #(o/set-socket-options! t {:ip/bind-address-no-port true}))))
+            (is (not (contains? (o/socket-options t) :tcp/notsent-lowat)) "and left out of socket-options")))))))
+
+(defn- igmp6-groups
+  "The IPv6 multicast groups joined on interface `ifname` (Linux /proc/net/igmp6), as 32 hex digits."
+  [ifname]
+  ;; (read without available(), which this proc file answers with EINVAL)
+  (set (for [line (java.nio.file.Files/readAllLines (.toPath (io/file "/proc/net/igmp6")))
+             :let [[_ dev group] (str/split (str/trim ^String line) #"\s+")]
+             :when (= dev ifname)]
+         group)))
+
+(deftest ipv6-multicast-on-loopback
+  (let [opened (try (open [:af/inet6 :sock/dgram]) (catch SocketException e e))]
+    (if (instance? SocketException opened)
+      (note! (str "no IPv6 here (" (ex-message opened) "): IPv6 multicast skipped"))
+      (with-socket [r [:af/inet6 :sock/dgram]]
+        (.closeQuietly ^Socket opened)
+        (let [lo @lo-index
+              group "ff12::5:1"
+              hex "ff120000000000000000000000050001"
+              m {:group group :interface lo}
+              mreq (codec/encode :ipv6-mreq m)]
+          (.bind r (SockAddr/parseInet "::" 0))
+          (testing "join and leave, through the map API and the raw API"
+            (o/set-socket-options! r {:ipv6/join-group m})
+            (when linux? (is (contains? (igmp6-groups "lo") hex) "the kernel lists the group on lo"))
+            (is (= :EADDRINUSE (:errno (data-of #(o/set-socket-option r :ipproto/ipv6 :ipv6/join-group mreq))))
+                "joined already")
+            (o/set-socket-option r :ipproto/ipv6 :ipv6/leave-group mreq)
+            (when linux? (is (not (contains? (igmp6-groups "lo") hex)) "gone from lo"))
+            (is (= :EADDRNOTAVAIL (:errno (data-of #(o/set-socket-options! r {:ipv6/leave-group m}))))
+                "not a member any more"))
+          (testing "bad maps: :invalid before the native call"
+            (doseq [bad [{:group "fe80::1"} {:group "239.1.2.3"} {:group "ff02::1%lo"} {:group "ff02::1" :interface -1}
+                         {:group "ff02::1" :interface "lo"} {:interface 1} "ff02::1"]]
+              (is (= :invalid (kind-of #(o/set-socket-options! r {:ipv6/join-group bad}))) (pr-str bad))))
+          (testing "a datagram sent to the group on lo reaches the member"
+            (o/set-socket-options! r {:ipv6/join-group m})
+            (with-socket [w [:af/inet6 :sock/dgram]]
+              (o/set-ipv6-multicast-if! w lo)
+              (o/set-ipv6-multicast-loop! w true)
+              (o/set-ipv6-multicast-hops! w 1)
+              (is (= [lo true 1] [(o/ipv6-multicast-if w) (o/ipv6-multicast-loop? w) (o/ipv6-multicast-hops w)]))
+              (let [to (SockAddr/parseInet (str group "%" lo) (.port (.localAddress r)))
+                    sent (try (.sendTo w (byte-array [1 2 3]) 0 3 to 0 1000) (catch SocketException e e))
+                    buf (byte-array 8)]
+                (if (instance? SocketException sent)
+                  (note! (str "IPv6 multicast delivery on lo skipped: the kernel refuses to send to " group " on lo ("
+                              (:errno (ex-data sent)) "; lo has no MULTICAST flag or no multicast route here)"))
+                  (let [got (try (let [n (.receive r buf 0 8 0 5000)] (vec (take n buf)))
+                                 (catch SocketException e (:kind (ex-data e))))]
+                    (if (= :timeout got)
+                      (note! "IPv6 multicast delivery on lo skipped: sent, but this kernel does not loop it back on lo")
+                      (is (= [1 2 3] got)))))))))))))
+
+(deftest ipv6-recvpktinfo-delivers-the-destination
+  (let [opened (try (open [:af/inet6 :sock/dgram]) (catch SocketException e e))]
+    (if (instance? SocketException opened)
+      (note! (str "no IPv6 here (" (ex-message opened) "): IPV6_RECVPKTINFO skipped"))
+      (with-socket [u [:af/inet6 :sock/dgram]]
+        (.closeQuietly ^Socket opened)
+        (.bind u (SockAddr/parseInet "::1" 0))
+        (let [receive (fn []
+                        (with-socket [v [:af/inet6 :sock/dgram]]
+                          (.sendTo v (byte-array [7]) 0 1 (.localAddress u) 0 1000)
+                          (m/socket-receive-message u 8 {:timeout-ms 5000})))
+              pktinfo (fn [r] (first (filter #(= :ipv6/pktinfo (:type %)) (:control r))))]
+          (is (false? (o/ipv6-recvpktinfo? u)))
+          (is (nil? (pktinfo (receive))) "off: no :ipv6/pktinfo control message")
+          (o/set-ipv6-recvpktinfo! u true)
+          (is (true? (o/ipv6-recvpktinfo? u)))
+          (let [r (receive)]
+            (is (= [7] (vec (:data r))))
+            (is (= {:destination "::1" :ifindex @lo-index} (select-keys (pktinfo r) [:destination :ifindex]))
+                "on: the destination address and the interface (lo)")))))))
+
+(deftest ipv6-hop-limits-of-minus-one-are-the-defaults
+  (with-socket [u [:af/inet6 :sock/dgram]]
+    (o/set-ipv6-unicast-hops! u 9)
+    (o/set-ipv6-multicast-hops! u 9)
+    (is (= [9 9] [(o/ipv6-unicast-hops u) (o/ipv6-multicast-hops u)]))
+    (o/set-socket-options! u {:ipv6/unicast-hops -1 :ipv6/multicast-hops -1})
+    (when linux?
+      (is (= [(slurp-long "/proc/sys/net/ipv6/conf/all/hop_limit") 1]
+             [(o/ipv6-unicast-hops u) (o/ipv6-multicast-hops u)])
+          "the system's hop limit, and 1 for multicast"))
+    (doseq [bad [-2 256]]
+      (is (= :invalid (kind-of #(o/set-ipv6-unicast-hops! u bad))))
+      (is (= :invalid (kind-of #(o/set-ipv6-multicast-hops! u bad)))))))
+
+(deftest java-constants-name-the-same-numbers
+  (doseq [[k v] {:so/bindtodevice Constants$SocketOption/BINDTODEVICE :so/mark Constants$SocketOption/MARK
+                 :so/priority Constants$SocketOption/PRIORITY :tcp/user-timeout Constants$TcpOption/USER_TIMEOUT
+                 :tcp/quickack Constants$TcpOption/QUICKACK :tcp/fastopen Constants$TcpOption/FASTOPEN
+                 :tcp/congestion Constants$TcpOption/CONGESTION :ip/freebind Constants$IpOption/FREEBIND
+                 :ip/transparent Constants$IpOption/TRANSPARENT :ipv6/multicast-if Constants$Ipv6Option/MULTICAST_IF
+                 :ipv6/multicast-hops Constants$Ipv6Option/MULTICAST_HOPS
+                 :ipv6/multicast-loop Constants$Ipv6Option/MULTICAST_LOOP
+                 :ipv6/join-group Constants$Ipv6Option/JOIN_GROUP :ipv6/leave-group Constants$Ipv6Option/LEAVE_GROUP
+                 :ipv6/recvpktinfo Constants$Ipv6Option/RECVPKTINFO}]
+    (is (= (or (get-in c/tables [(keyword (namespace k)) k]) -1) v) (str k))))
+
+(defn- run-unprivileged
+  "Runs Clojure `code` in a child JVM (this JVM's java and classpath) started through setpriv
+  without CAP_NET_ADMIN and CAP_NET_RAW; returns what it printed, read as EDN, or a string
+  saying why it could not run. Waits at most 120 s."
+  [code]
+  (let [setpriv (first (filter #(.canExecute (io/file %)) ["/usr/bin/setpriv" "/bin/setpriv" "/usr/sbin/setpriv"]))
+        java (str (io/file (System/getProperty "java.home") "bin" "java"))]
+    (if-not setpriv
+      "no setpriv on this system"
+      (let [out (java.io.File/createTempFile "sockopts" ".out")
+            p (-> (ProcessBuilder. ^java.util.List [setpriv "--bounding-set" "-net_admin,-net_raw" "--"
+                                                    java "-cp" (System/getProperty "java.class.path")
+                                                    "clojure.main" "-e" code])
+                  (.redirectOutput out) (.redirectError java.lang.ProcessBuilder$Redirect/DISCARD) (.start))]
+        (try
+          (if (and (.waitFor p 120 java.util.concurrent.TimeUnit/SECONDS) (zero? (.exitValue p)))
+            (read-string (slurp out))
+            (str "the child did not finish cleanly (exit " (if (.isAlive p) "timeout" (.exitValue p)) ")"))
+          (finally (.destroyForcibly p) (.delete out)))))))
+
+(deftest refusals-without-privileges-say-which-capability
+  ;; Run as root here, so the refusals are seen in a child JVM without CAP_NET_ADMIN/CAP_NET_RAW.
+  (if-not linux?
+    (note! "capability checks are Linux's: skipped")
+    (let [available (proc-words "/proc/sys/net/ipv4/tcp_available_congestion_control")
+          allowed (set (proc-words "/proc/sys/net/ipv4/tcp_allowed_congestion_control"))
+          restricted (first (remove allowed available))
+          code (pr-str
+                `(do (require '[sockets.core] '[sockets.options :as ~'o])
+                     (let [~'r (fn [f#] (try (f#) :ok
+                                             (catch sockets.SocketException e#
+                                               [(:kind (ex-data e#)) (:errno (ex-data e#)) (ex-message e#)])))
+                           ~'t (sockets.core/socket :af/inet :sock/stream)
+                           ~'u (sockets.core/socket :af/inet :sock/dgram)]
+                       ;; one call after the other (a map literal's order is not the evaluation order)
+                       (prn (reduce (fn [m# [k# f#]] (assoc m# k# (f#))) {}
+                                    [[:mark #(~'r (fn [] (o/set-so-mark! ~'u 1)))]
+                                     [:priority-6 #(~'r (fn [] (o/set-so-priority! ~'u 6)))]
+                                     [:priority-7 #(~'r (fn [] (o/set-so-priority! ~'u 7)))]
+                                     [:transparent #(~'r (fn [] (o/set-ip-transparent! ~'u true)))]
+                                     [:reno #(~'r (fn [] (o/set-tcp-congestion! ~'t "reno")))]
+                                     [:restricted #(when ~restricted (~'r (fn [] (o/set-tcp-congestion! ~'t ~restricted))))]
+                                     [:bind #(~'r (fn [] (o/set-so-bindtodevice! ~'u "lo")))]
+                                     [:rebind #(~'r (fn [] (o/set-so-bindtodevice! ~'u "lo")))]
+                                     [:after #(vector (o/so-mark ~'u) (o/so-priority ~'u) (o/ip-transparent? ~'u)
+                                                      (o/so-bindtodevice ~'u))]]))
+                       (sockets.core/socket-close ~'t)
+                       (sockets.core/socket-close ~'u)
+                       (shutdown-agents))))
+          got (run-unprivileged code)
+          eperm? (fn [x re] (and (vector? x) (= [:fatal :EPERM] (take 2 x)) (re-find re (nth x 2))))]
+      (if (string? got)
+        (note! (str "the unprivileged child could not run (" got "): capability refusals not checked"))
+        (do
+          (is (eperm? (:mark got) #"CAP_NET_ADMIN") (pr-str (:mark got)))
+          (is (= :ok (:priority-6 got)) "0-6 needs no privilege")
+          (is (eperm? (:priority-7 got) #"above 6 needs CAP_NET_ADMIN") (pr-str (:priority-7 got)))
+          (is (eperm? (:transparent got) #"CAP_NET_ADMIN") (pr-str (:transparent got)))
+          (is (= :ok (:reno got)) "reno is always allowed")
+          (if restricted
+            (is (eperm? (:restricted got) #"tcp_allowed_congestion_control") (pr-str (:restricted got)))
+            (note! "every available congestion control is allowed here: the EPERM of a restricted one is not checked"))
+          (is (= :ok (:bind got)) "binding an unbound socket needs no privilege (Linux 5.7+)")
+          (is (eperm? (:rebind got) #"CAP_NET_RAW") (pr-str (:rebind got)))
+          (is (= [0 6 false "lo"] (:after got)) "the refused ones changed nothing"))))))
 
 ;; ---------------------------------------------------------------------------------------
 ;; The map API

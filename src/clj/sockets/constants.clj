@@ -1,8 +1,8 @@
 (ns sockets.constants
   "Keyword <-> platform integer tables for every constant the library names.
 
-  Every number comes from jnr-constants at load time (`jnr.constants.platform.*`); a
-  keyword whose constant this platform lacks maps to nil, and using it raises
+  Every number comes from jnr-constants at load time (`jnr.constants.platform.*`), except
+  the two option numbers it lacks (one commented table, per OS); a keyword whose constant this platform lacks maps to nil, and using it raises
   `:kind :unsupported` (never at load). Integers are accepted wherever a keyword is.
 
   Kinds (the keyword namespaces): :af :sock :ipproto :sol :so :tcp :ip :ipv6 :shut
@@ -11,7 +11,9 @@
   (:import (jnr.constants Constant)
            (jnr.constants.platform AddressFamily Sock IPProto SocketLevel SocketOption TCP IP IPv6
                                    Shutdown SocketMessage AddressInfo NameInfo)
-           (sockets SocketException SocketException$Kind)))
+           (jnr.ffi Platform Platform$OS)
+           (sockets SocketException SocketException$Kind)
+           (sockets.impl Os)))
 
 (set! *warn-on-reflection* true)
 
@@ -33,6 +35,20 @@
   ;; option TCP_KEEPIDLE, which jnr-constants has, so it stands in where TCP_KEEPALIVE is absent.
   (or (const TCP "TCP_KEEPALIVE") (const TCP "TCP_KEEPIDLE")))
 
+(def ^:private tcp-keepidle
+  ;; tcp/keepidle: Linux's TCP_KEEPIDLE; macOS has the same option as TCP_KEEPALIVE only.
+  (or (const TCP "TCP_KEEPIDLE") (const TCP "TCP_KEEPALIVE")))
+
+(def ^:private darwin? (= Platform$OS/DARWIN (.getOS (Platform/getNativePlatform))))
+
+(def ^:private not-in-jnr-constants
+  ;; The option numbers jnr-constants 0.11.4 lacks; nil where the platform has no such option.
+  ;;   option                    Linux               macOS                  FreeBSD/OpenBSD
+  ;;   TCP_NOTSENT_LOWAT         25 (linux/tcp.h)    0x201 (netinet/tcp.h)  absent
+  ;;   IP_BIND_ADDRESS_NO_PORT   24 (linux/in.h)     absent                 absent
+  {:tcp/notsent-lowat (cond Os/LINUX 25 darwin? 0x201)
+   :ip/bind-address-no-port (when Os/LINUX 24)})
+
 (def tables
   "{kind {keyword platform-int-or-nil}}: every constant by kind."
   {:af (merge (table "af" AddressFamily "AF_" ["inet" "inet6" "unix" "unspec"]))
@@ -47,11 +63,14 @@
    :tcp (assoc (table "tcp" TCP "TCP_" ["nodelay" "nopush" "noopt" "maxseg" "cork" "keepidle"
                                          "keepintvl" "keepcnt" "info" "quickack" "user-timeout"
                                          "fastopen" "congestion" "defer-accept"])
-               :tcp/keepalive tcp-keepalive)
-   :ip (table "ip" IP "IP_" ["options" "hdrincl" "tos" "ttl" "mtu" "mtu-discover" "pktinfo" "recverr"
+               :tcp/keepalive tcp-keepalive
+               :tcp/keepidle tcp-keepidle
+               :tcp/notsent-lowat (:tcp/notsent-lowat not-in-jnr-constants))
+   :ip (assoc (table "ip" IP "IP_" ["options" "hdrincl" "tos" "ttl" "mtu" "mtu-discover" "pktinfo" "recverr"
                              "recvtos" "recvttl" "router-alert" "recvopts" "recvretopts" "retopts"
                              "recvdstaddr" "multicast-if" "multicast-ttl" "multicast-loop"
                              "add-membership" "drop-membership" "freebind" "transparent" "minttl"])
+              :ip/bind-address-no-port (:ip/bind-address-no-port not-in-jnr-constants))
    :ipv6 (table "ipv6" IPv6 "IPV6_" ["v6only" "unicast-hops" "multicast-if" "multicast-hops"
                                      "multicast-loop" "join-group" "leave-group" "recvpktinfo"
                                      "pktinfo" "tclass" "recvtclass" "recvhoplimit"])

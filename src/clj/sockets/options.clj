@@ -7,13 +7,20 @@
     for boolean options, integers for integer ones, and `so-type` a keyword (:sock/stream).
     Setters are named `set-` + the getter's name without `?` + `!` (`set-so-reuse-address!`);
     the read-only `so-accept-connections?`, `so-error` and `so-type` have none.
+  - Beyond the egg, the Linux options people tune, each named after its keyword (`-` for `/`,
+    `?` for a boolean): `tcp-keepidle`, `tcp-keepintvl`, `tcp-keepcnt`, `tcp-user-timeout`,
+    `tcp-quickack?`, `tcp-fastopen`, `tcp-notsent-lowat`, `tcp-congestion` (a string),
+    `so-bindtodevice` (a string), `so-mark`, `so-priority`, `ip-freebind?`, `ip-transparent?`,
+    `ip-bind-address-no-port?`, `ipv6-unicast-hops`, `ipv6-multicast-if`,
+    `ipv6-multicast-hops`, `ipv6-multicast-loop?`, `ipv6-recvpktinfo?`, each with its setter.
   - `get-socket-option` / `set-socket-option` take level and option as keywords or integers
     and values as the kernel sees them (an int, or raw bytes).
   - `socket-options` reads every option that applies to a socket into a map,
     `set-socket-options!` validates a whole map first (specs in `sockets.impl.option-specs`),
     then sets it. Structured values: :so/linger {:on? true :seconds 5} or nil, :so/rcvtimeo and
     :so/sndtimeo in ms (nil: none), :ip/add-membership {:group \"239.1.2.3\" :interface
-    \"0.0.0.0\"}, :ip/multicast-if \"127.0.0.1\". `option-table` describes every option.
+    \"0.0.0.0\"}, :ipv6/join-group {:group \"ff02::1:3\" :interface 1} (an interface index, 0:
+    the kernel's choice), :ip/multicast-if \"127.0.0.1\". `option-table` describes every option.
 
   Errors are `sockets.SocketException`s: :invalid for a bad argument (nothing was done),
   :unsupported for an option or level this platform or this socket lacks (at use, never at
@@ -34,9 +41,10 @@
 
 (def option-table
   "The data that drives this namespace: {option-keyword {:level :type
-  :read-only? :write-only? :families :types :doc}} for every option the map API knows.
-  :type is :bool :int :sock-type :linger :timeval :bytes :in-addr or :ip-mreq; :families
-  and :types (nil: all) say which sockets `socket-options` lists the option for."
+  :read-only? :write-only? :families :types :doc :hints}} for every option the map API knows.
+  :type is :bool :int :uint :name :sock-type :linger :timeval :bytes :in-addr :ip-mreq or
+  :ipv6-mreq; :families and :types (nil: all) say which sockets `socket-options` lists the
+  option for; :hints {errno-name text} the fix added to a refusal's message."
   codec/table)
 
 ;; ---------------------------------------------------------------------------------------
@@ -83,6 +91,13 @@
   ;; level (TCP options on a unix socket) must still be :unsupported.
   (set (keep #(let [v (.intValue ^Errno %)] (when (pos? v) v)) [Errno/EOPNOTSUPP Errno/ENOTSUP])))
 
+(defn- hint
+  "The likely fix the option table gives for option `what` refused with errno `e`'s errno, or nil."
+  [what ^SocketException e]
+  (when (keyword? what)
+    (when-let [errno (:errno (ex-data e))]
+      (get-in codec/table [what :hints (name errno)]))))
+
 (defn- rewrap
   "A kernel failure `e` from the Java option calls, re-labelled with `op` and option `what`."
   ^SocketException [^SocketException e op what]
@@ -92,7 +107,8 @@
                       (if (eopnotsupp (.errno e)) SocketException$Kind/UNSUPPORTED (.kind e))
                       (.errno e) (.address e)
                       (str (if (= "get-socket-option" (.op e)) "unable to get" "unable to set")
-                           " socket option " what " - " (Native/message (.errno e)))
+                           " socket option " what " - " (Native/message (.errno e))
+                           (when-let [h (hint what e)] (str " (" h ")")))
                       (when (keyword? what) {:option what}))))
 
 (defn- with-fd*
@@ -293,7 +309,7 @@
   (let [t (:type (codec/table k))
         what (str/upper-case (str/replace (str (namespace k) "_" (name k)) "-" "_"))
         setter-doc (str "Returns nil. Sets " what " (" k ") on socket or fd `s` to `v`, "
-                        (case t :bool "a boolean" :int "an int" "a value")
+                        (case t :bool "a boolean" :int "an int" :uint "an unsigned int" :name "a string" "a value")
                         " (checked against the spec of " k " first: :invalid, nothing changed).")]
     `(do
        (defn ~g ~doc [~'s] (read-option ~(keyword (name g)) ~'s ~k))
@@ -355,6 +371,74 @@
 (defaccessors ipv6-v6-only? set-ipv6-v6-only! :ipv6/v6only
   "Returns true when IPV6_V6ONLY is on for socket or fd `s` (an IPv6 socket then accepts no
   IPv4 peers; set it before bind).")
+
+;; Beyond the egg: the Linux options people tune, each named after its keyword (:tcp/keepidle
+;; -> tcp-keepidle, a `?` for a boolean), with `set-` ... `!` setters as the egg's.
+
+(defaccessors so-bindtodevice set-so-bindtodevice! :so/bindtodevice
+  "Returns the name of the network interface socket or fd `s` is bound to, \"\" when none
+  (SO_BINDTODEVICE; Linux). Set \"\" to unbind; a name is at most 15 UTF-8 bytes (:invalid
+  otherwise); rebinding a bound socket needs CAP_NET_RAW (:fatal, :errno :EPERM), and a name no
+  interface has gives :errno :ENODEV.")
+(defaccessors so-priority set-so-priority! :so/priority
+  "Returns the priority of the packets socket or fd `s` sends (SO_PRIORITY; Linux): 0-6 may be
+  set without privileges, higher needs CAP_NET_ADMIN (:errno :EPERM).")
+(defaccessors so-mark set-so-mark! :so/mark
+  "Returns the mark (fwmark, 0-4294967295) of the packets socket or fd `s` sends, for policy
+  routing and filtering (SO_MARK; Linux; setting it needs CAP_NET_ADMIN: :errno :EPERM).")
+(defaccessors tcp-keepidle set-tcp-keepidle! :tcp/keepidle
+  "Returns the idle seconds (1-32767) before the first keep-alive probe of socket or fd `s`
+  (TCP_KEEPIDLE; the same option as the egg's `tcp-keep-alive`; probes are sent only with
+  SO_KEEPALIVE on).")
+(defaccessors tcp-keepintvl set-tcp-keepintvl! :tcp/keepintvl
+  "Returns the seconds (1-32767) between keep-alive probes of socket or fd `s` (TCP_KEEPINTVL).")
+(defaccessors tcp-keepcnt set-tcp-keepcnt! :tcp/keepcnt
+  "Returns how many unanswered keep-alive probes (1-127) drop the connection of socket or fd
+  `s` (TCP_KEEPCNT).")
+(defaccessors tcp-user-timeout set-tcp-user-timeout! :tcp/user-timeout
+  "Returns the ms sent data of socket or fd `s` may stay unacknowledged before the kernel drops
+  the connection, 0 for its default (TCP_USER_TIMEOUT; Linux).")
+(defaccessors tcp-quickack? set-tcp-quickack! :tcp/quickack
+  "Returns true when TCP_QUICKACK (acknowledge at once, no delayed ACKs) is on for socket or fd
+  `s` (Linux; not permanent: the kernel may leave quick-ack mode again).")
+(defaccessors tcp-fastopen set-tcp-fastopen! :tcp/fastopen
+  "Returns the TCP Fast Open queue length of socket or fd `s`, 0 when off (TCP_FASTOPEN; set it
+  on a socket before or after listen; Linux caps it at net.core.somaxconn and enables server
+  Fast Open only when net.ipv4.tcp_fastopen has bit 2 set).")
+(defaccessors tcp-notsent-lowat set-tcp-notsent-lowat! :tcp/notsent-lowat
+  "Returns the bytes of unsent data above which socket or fd `s` stops polling writable, 0 for
+  the system default (TCP_NOTSENT_LOWAT; Linux, macOS).")
+(defaccessors tcp-congestion set-tcp-congestion! :tcp/congestion
+  "Returns the name of the congestion control algorithm of socket or fd `s`, e.g. \"cubic\"
+  (TCP_CONGESTION; Linux, FreeBSD). Setting a name the kernel lacks gives :errno :ENOENT (see
+  /proc/sys/net/ipv4/tcp_available_congestion_control), one not in
+  tcp_allowed_congestion_control without CAP_NET_ADMIN :errno :EPERM; a name longer than 15
+  UTF-8 bytes or with a NUL is :invalid.")
+(defaccessors ip-freebind? set-ip-freebind! :ip/freebind
+  "Returns true when IP_FREEBIND (bind to an address not, or not yet, local) is on for socket or
+  fd `s` (Linux).")
+(defaccessors ip-transparent? set-ip-transparent! :ip/transparent
+  "Returns true when IP_TRANSPARENT (transparent proxying) is on for socket or fd `s` (Linux;
+  setting it true needs CAP_NET_ADMIN: :errno :EPERM).")
+(defaccessors ip-bind-address-no-port? set-ip-bind-address-no-port! :ip/bind-address-no-port
+  "Returns true when IP_BIND_ADDRESS_NO_PORT is on for socket or fd `s`: a bind with port 0 then
+  leaves the port to connect, which can share it among connections to different peers (Linux).")
+(defaccessors ipv6-unicast-hops set-ipv6-unicast-hops! :ipv6/unicast-hops
+  "Returns the hop limit of unicast packets socket or fd `s` sends (IPV6_UNICAST_HOPS); set
+  0-255, or -1 for the route's default, which is what then reads back.")
+(defaccessors ipv6-multicast-if set-ipv6-multicast-if! :ipv6/multicast-if
+  "Returns the interface index multicast from socket or fd `s` leaves by, 0 for the kernel's
+  choice (IPV6_MULTICAST_IF).")
+(defaccessors ipv6-multicast-hops set-ipv6-multicast-hops! :ipv6/multicast-hops
+  "Returns the hop limit of multicast packets socket or fd `s` sends (IPV6_MULTICAST_HOPS); set
+  0-255, or -1 for the default, 1.")
+(defaccessors ipv6-multicast-loop? set-ipv6-multicast-loop! :ipv6/multicast-loop
+  "Returns true when multicast sent by socket or fd `s` loops back to local members
+  (IPV6_MULTICAST_LOOP).")
+(defaccessors ipv6-recvpktinfo? set-ipv6-recvpktinfo! :ipv6/recvpktinfo
+  "Returns true when socket or fd `s` receives each datagram's destination address and interface
+  as an :ipv6/pktinfo control message of `sockets.messages/socket-receive-message`
+  (IPV6_RECVPKTINFO).")
 
 ;; ---------------------------------------------------------------------------------------
 ;; Data API

@@ -120,6 +120,12 @@ public final class Constants {
         public static final int DONTROUTE = value(jnr.constants.platform.SocketOption.SO_DONTROUTE);
         /** SO_OOBINLINE (int, 0 or 1). */
         public static final int OOBINLINE = value(jnr.constants.platform.SocketOption.SO_OOBINLINE);
+        /** SO_BINDTODEVICE (bytes: an interface name and a NUL, or one NUL to unbind; Linux). */
+        public static final int BINDTODEVICE = value(jnr.constants.platform.SocketOption.SO_BINDTODEVICE);
+        /** SO_MARK (int, the packets' fwmark; Linux, needs CAP_NET_ADMIN). */
+        public static final int MARK = value(jnr.constants.platform.SocketOption.SO_MARK);
+        /** SO_PRIORITY (int, 0-6 without CAP_NET_ADMIN; Linux). */
+        public static final int PRIORITY = value(jnr.constants.platform.SocketOption.SO_PRIORITY);
     }
 
     /** Options at {@link Level#TCP}. */
@@ -135,6 +141,14 @@ public final class Constants {
         public static final int KEEPINTVL = value(jnr.constants.platform.TCP.TCP_KEEPINTVL);
         /** TCP_KEEPCNT (int, probes before the connection is dropped). */
         public static final int KEEPCNT = value(jnr.constants.platform.TCP.TCP_KEEPCNT);
+        /** TCP_USER_TIMEOUT (int, ms sent data may stay unacknowledged; Linux). */
+        public static final int USER_TIMEOUT = value(jnr.constants.platform.TCP.TCP_USER_TIMEOUT);
+        /** TCP_QUICKACK (int, 0 or 1; Linux). */
+        public static final int QUICKACK = value(jnr.constants.platform.TCP.TCP_QUICKACK);
+        /** TCP_FASTOPEN (int, the Fast Open queue length of a listener). */
+        public static final int FASTOPEN = value(jnr.constants.platform.TCP.TCP_FASTOPEN);
+        /** TCP_CONGESTION (bytes: the algorithm's name, at most 16 with the NUL; Linux, FreeBSD). */
+        public static final int CONGESTION = value(jnr.constants.platform.TCP.TCP_CONGESTION);
     }
 
     /** Options at {@link Level#IP}. */
@@ -148,6 +162,10 @@ public final class Constants {
         public static final int MULTICAST_TTL = value(jnr.constants.platform.IP.IP_MULTICAST_TTL);
         /** IP_MULTICAST_LOOP (int, 0 or 1). */
         public static final int MULTICAST_LOOP = value(jnr.constants.platform.IP.IP_MULTICAST_LOOP);
+        /** IP_FREEBIND (int, 0 or 1: bind to a non-local address; Linux). */
+        public static final int FREEBIND = value(jnr.constants.platform.IP.IP_FREEBIND);
+        /** IP_TRANSPARENT (int, 0 or 1; Linux, 1 needs CAP_NET_ADMIN). */
+        public static final int TRANSPARENT = value(jnr.constants.platform.IP.IP_TRANSPARENT);
     }
 
     /** Options at {@link Level#IPV6}. */
@@ -157,6 +175,18 @@ public final class Constants {
         public static final int V6ONLY = value(jnr.constants.platform.IPv6.IPV6_V6ONLY);
         /** IPV6_UNICAST_HOPS (int). */
         public static final int UNICAST_HOPS = value(jnr.constants.platform.IPv6.IPV6_UNICAST_HOPS);
+        /** IPV6_MULTICAST_IF (int, an interface index). */
+        public static final int MULTICAST_IF = value(jnr.constants.platform.IPv6.IPV6_MULTICAST_IF);
+        /** IPV6_MULTICAST_HOPS (int, -1 for the default). */
+        public static final int MULTICAST_HOPS = value(jnr.constants.platform.IPv6.IPV6_MULTICAST_HOPS);
+        /** IPV6_MULTICAST_LOOP (int, 0 or 1). */
+        public static final int MULTICAST_LOOP = value(jnr.constants.platform.IPv6.IPV6_MULTICAST_LOOP);
+        /** IPV6_JOIN_GROUP (bytes: a struct ipv6_mreq, see {@code sockets.impl.OptionValues.ipv6Mreq}). */
+        public static final int JOIN_GROUP = value(jnr.constants.platform.IPv6.IPV6_JOIN_GROUP);
+        /** IPV6_LEAVE_GROUP (bytes: a struct ipv6_mreq). */
+        public static final int LEAVE_GROUP = value(jnr.constants.platform.IPv6.IPV6_LEAVE_GROUP);
+        /** IPV6_RECVPKTINFO (int, 0 or 1: IPV6_PKTINFO control messages). */
+        public static final int RECVPKTINFO = value(jnr.constants.platform.IPv6.IPV6_RECVPKTINFO);
     }
 
     /** Message flags: the {@code flags} of receives and sends, combined with {@code |}. */

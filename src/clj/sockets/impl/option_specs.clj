@@ -46,6 +46,32 @@
 (s/def ::interface ::ipv4)
 (s/def ::membership (s/keys :req-un [::group] :opt-un [::interface]))
 
+;; struct ipv6_mreq: the interface is an index (0: the kernel chooses by route)
+(s/def ::ipv6-multicast
+  (s/with-gen codec/ipv6-multicast?
+    #(gen/fmap (fn [[scope a b]] (format "ff%02x::%x:%x" scope a b))
+               (gen/tuple (gen/elements [1 2 5 8 14]) (gen/choose 0 0xffff) (gen/choose 1 0xffff)))))
+(s/def :sockets.impl.option-specs.ipv6/group ::ipv6-multicast)
+(s/def :sockets.impl.option-specs.ipv6/interface ::int-size)
+(s/def ::ipv6-membership (s/keys :req-un [:sockets.impl.option-specs.ipv6/group]
+                                 :opt-un [:sockets.impl.option-specs.ipv6/interface]))
+
+;; names: at most 15 UTF-8 bytes (IFNAMSIZ, TCP_CA_NAME_MAX: 16 with the NUL)
+(s/def ::ifname
+  (s/with-gen codec/name-text?
+    ;; "" (unbound) and lo, which every Linux has: generated maps must be settable here
+    #(gen/elements ["" "lo"])))
+(s/def ::ca-name
+  (s/with-gen (s/and codec/name-text? #(pos? (count %)))
+    ;; reno is built in and allowed without privileges
+    #(gen/return "reno")))
+
+(s/def ::hops (s/int-in -1 256))                ; -1: the default
+(s/def ::priority
+  (s/with-gen (s/int-in 0 int-max)
+    #(gen/choose 0 6)))                           ; above 6 needs CAP_NET_ADMIN
+(s/def ::uint (s/int-in 0 (inc 0xffffffff)))
+
 (s/def ::ip-options
   (s/with-gen (s/and bytes? #(<= (alength ^bytes %) 40))
     #(gen/fmap byte-array (gen/vector (gen/fmap unchecked-byte (gen/choose 0 255)) 0 40))))
@@ -72,16 +98,24 @@
 (s/def :so/reuseport ::bool)
 (s/def :so/timestamp ::bool)
 (s/def :so/exclusiveaddruse ::bool)
+(s/def :so/bindtodevice ::ifname)
+(s/def :so/priority ::priority)
+(s/def :so/mark ::uint)
 
 (s/def :tcp/nodelay ::bool)
 (s/def :tcp/nopush ::bool)
 (s/def :tcp/noopt ::bool)
 (s/def :tcp/keepalive (s/int-in 1 32768))       ; Linux MAX_TCP_KEEPIDLE 32767
+(s/def :tcp/keepidle (s/int-in 1 32768))        ; the same option
 (s/def :tcp/maxseg (s/int-in 88 32768))         ; Linux TCP_MIN_MSS 88 .. MAX_TCP_WINDOW 32767
 (s/def :tcp/keepintvl (s/int-in 1 32768))       ; MAX_TCP_KEEPINTVL
 (s/def :tcp/keepcnt (s/int-in 1 128))           ; MAX_TCP_KEEPCNT
 (s/def :tcp/cork ::bool)
 (s/def :tcp/user-timeout ::int-size)
+(s/def :tcp/quickack ::bool)
+(s/def :tcp/fastopen ::int-size)
+(s/def :tcp/notsent-lowat ::int-size)
+(s/def :tcp/congestion ::ca-name)
 
 (s/def :ip/options ::ip-options)
 (s/def :ip/hdrincl ::bool)
@@ -102,16 +136,21 @@
 (s/def :ip/multicast-loop ::bool)
 (s/def :ip/add-membership ::membership)
 (s/def :ip/drop-membership ::membership)
+(s/def :ip/freebind ::bool)
+(s/def :ip/transparent ::bool)
+(s/def :ip/bind-address-no-port ::bool)
 
 (s/def :ipv6/v6only ::bool)
-(s/def :ipv6/unicast-hops ::byte)
-(s/def :ipv6/multicast-hops ::byte)
+(s/def :ipv6/unicast-hops ::hops)
+(s/def :ipv6/multicast-hops ::hops)
 (s/def :ipv6/multicast-if ::int-size)
 (s/def :ipv6/multicast-loop ::bool)
 (s/def :ipv6/tclass ::byte)
 (s/def :ipv6/recvpktinfo ::bool)
 (s/def :ipv6/recvtclass ::bool)
 (s/def :ipv6/recvhoplimit ::bool)
+(s/def :ipv6/join-group ::ipv6-membership)
+(s/def :ipv6/leave-group ::ipv6-membership)
 
 (def writable
   "Every option keyword that can be set, in table order."
@@ -129,15 +168,17 @@
    (s/keys :opt [:so/reuseaddr :so/debug :so/keepalive :so/dontroute :so/broadcast :so/linger
                  :so/oobinline :so/sndbuf :so/rcvbuf :so/sndlowat :so/rcvlowat :so/sndtimeo
                  :so/rcvtimeo :so/useloopback :so/reuseport :so/timestamp :so/exclusiveaddruse
-                 :tcp/nodelay :tcp/nopush :tcp/noopt :tcp/keepalive :tcp/maxseg :tcp/keepintvl
-                 :tcp/keepcnt :tcp/cork :tcp/user-timeout
+                 :so/bindtodevice :so/priority :so/mark
+                 :tcp/nodelay :tcp/nopush :tcp/noopt :tcp/keepalive :tcp/keepidle :tcp/maxseg
+                 :tcp/keepintvl :tcp/keepcnt :tcp/cork :tcp/user-timeout :tcp/quickack :tcp/fastopen
+                 :tcp/notsent-lowat :tcp/congestion
                  :ip/options :ip/hdrincl :ip/tos :ip/ttl :ip/mtu-discover :ip/pktinfo :ip/recverr
                  :ip/recvtos :ip/recvttl :ip/recvopts :ip/retopts :ip/recvretopts :ip/recvdstaddr
                  :ip/multicast-if :ip/multicast-ttl :ip/multicast-loop :ip/add-membership
-                 :ip/drop-membership
+                 :ip/drop-membership :ip/freebind :ip/transparent :ip/bind-address-no-port
                  :ipv6/v6only :ipv6/unicast-hops :ipv6/multicast-hops :ipv6/multicast-if
                  :ipv6/multicast-loop :ipv6/tclass :ipv6/recvpktinfo :ipv6/recvtclass
-                 :ipv6/recvhoplimit])))
+                 :ipv6/recvhoplimit :ipv6/join-group :ipv6/leave-group])))
 
 ;; --- function specs --------------------------------------------------------------------
 ;; Argument specs are deliberately loose (any value where the function itself validates):
@@ -186,4 +227,18 @@
  tcp-no-push? set-tcp-no-push! :tcp/nopush, tcp-no-options? set-tcp-no-options! :tcp/noopt
  tcp-keep-alive set-tcp-keep-alive! :tcp/keepalive, tcp-max-segment-size set-tcp-max-segment-size! :tcp/maxseg
  ip-header-included? set-ip-header-included! :ip/hdrincl, ip-type-of-service set-ip-type-of-service! :ip/tos
- ip-time-to-live set-ip-time-to-live! :ip/ttl, ipv6-v6-only? set-ipv6-v6-only! :ipv6/v6only)
+ ip-time-to-live set-ip-time-to-live! :ip/ttl, ipv6-v6-only? set-ipv6-v6-only! :ipv6/v6only
+ ;; beyond the egg: named after the keyword
+ so-bindtodevice set-so-bindtodevice! :so/bindtodevice, so-priority set-so-priority! :so/priority
+ so-mark set-so-mark! :so/mark, tcp-keepidle set-tcp-keepidle! :tcp/keepidle
+ tcp-keepintvl set-tcp-keepintvl! :tcp/keepintvl, tcp-keepcnt set-tcp-keepcnt! :tcp/keepcnt
+ tcp-user-timeout set-tcp-user-timeout! :tcp/user-timeout, tcp-quickack? set-tcp-quickack! :tcp/quickack
+ tcp-fastopen set-tcp-fastopen! :tcp/fastopen, tcp-notsent-lowat set-tcp-notsent-lowat! :tcp/notsent-lowat
+ tcp-congestion set-tcp-congestion! :tcp/congestion, ip-freebind? set-ip-freebind! :ip/freebind
+ ip-transparent? set-ip-transparent! :ip/transparent
+ ip-bind-address-no-port? set-ip-bind-address-no-port! :ip/bind-address-no-port
+ ipv6-unicast-hops set-ipv6-unicast-hops! :ipv6/unicast-hops
+ ipv6-multicast-if set-ipv6-multicast-if! :ipv6/multicast-if
+ ipv6-multicast-hops set-ipv6-multicast-hops! :ipv6/multicast-hops
+ ipv6-multicast-loop? set-ipv6-multicast-loop! :ipv6/multicast-loop
+ ipv6-recvpktinfo? set-ipv6-recvpktinfo! :ipv6/recvpktinfo)

@@ -8,7 +8,7 @@ import sockets.SocketException;
 
 /**
  * Encoders and decoders for the structured socket option values ({@code struct linger},
- * {@code struct timeval}, {@code struct ip_mreq}) as the raw bytes getsockopt/setsockopt
+ * {@code struct timeval}, {@code struct ip_mreq}, {@code struct ipv6_mreq}) as the raw bytes getsockopt/setsockopt
  * take. The layouts are jnr-ffi {@link Struct}s, so field sizes, alignment and padding come
  * from the platform's ABI, never from hand-written offsets. All memory used is on the Java
  * heap; nothing here calls the kernel.
@@ -40,6 +40,13 @@ public final class OptionValues {
         final in_addr_t multiaddr = new in_addr_t();
         final in_addr_t iface = new in_addr_t();
         IpMreq() { super(Native.RUNTIME); }
+    }
+
+    /** {@code struct ipv6_mreq { struct in6_addr ipv6mr_multiaddr; unsigned int ipv6mr_interface; }}. */
+    static final class Ipv6Mreq extends Struct {
+        final Unsigned8[] multiaddr = array(new Unsigned8[16]);
+        final Unsigned32 iface = new Unsigned32();
+        Ipv6Mreq() { super(Native.RUNTIME); }
     }
 
     private static final byte[] ZEROS = new byte[Scratch.OPT_SIZE];
@@ -88,6 +95,9 @@ public final class OptionValues {
     /** sizeof(struct ip_mreq). */
     public static int ipMreqSize() { return Struct.size(new IpMreq()); }
 
+    /** sizeof(struct ipv6_mreq). */
+    public static int ipv6MreqSize() { return Struct.size(new Ipv6Mreq()); }
+
     /** The bytes of a {@code struct linger}. */
     public static byte[] linger(boolean on, int seconds) {
         Linger l = on(new Linger(), null);
@@ -129,6 +139,21 @@ public final class OptionValues {
         Pointer p = Struct.getMemory(m);
         p.put(m.multiaddr.offset(), group, 0, 4);
         p.put(m.iface.offset(), iface, 0, 4);
+        return bytes(m);
+    }
+
+    /**
+     * The bytes of a {@code struct ipv6_mreq}.
+     * @param group the group's 16 address bytes, network order
+     * @param ifindex the interface index (0: the kernel chooses)
+     */
+    public static byte[] ipv6Mreq(byte[] group, int ifindex) {
+        if (group == null || group.length != 16)
+            throw new IllegalArgumentException("ipv6_mreq needs a 16-byte IPv6 address");
+        Ipv6Mreq m = on(new Ipv6Mreq(), null);
+        Pointer p = Struct.getMemory(m);
+        p.put(m.multiaddr[0].offset(), group, 0, 16);
+        m.iface.set(ifindex & 0xffffffffL);
         return bytes(m);
     }
 }
