@@ -112,7 +112,7 @@
   or nil when there is no such interface. Does not block on the network. A name that is not
   a string, has a NUL or is longer than 15 bytes of UTF-8 (IFNAMSIZ is 16) is :invalid and
   nothing is looked up. The index is what an inet6 sockaddr's :scope-id takes:
-    (inet-address \"fe80::1\" 80) with (assoc :scope-id (interface-index \"eth0\"))"
+    (assoc (inet-address \"fe80::1\" 80) :scope-id (interface-index \"eth0\"))"
   [name]
   (when-not (string? name) (throw (args/fail :interface-index "the interface name" name-rule name)))
   (let [i (NetInterface/index ^String name)]
