@@ -4,6 +4,9 @@
   Building blocks:
     platform data     platform (constants, missing ones, control-message types, options each
                       family/type supports, event-loop kind, features)
+    interfaces        interfaces (getifaddrs: name, index, flags, addresses of each network
+                      interface), interface-index (name -> index), interface-name (index -> name)
+    activation        activation-sockets (the sockets systemd passed by socket activation)
     datafy            (clojure.datafy/datafy socket) gives a map of the socket (fd, family,
                       type, addresses, options, TCP_INFO on Linux); nav into :local-address or
                       :peer-address gives name-information. Loading this namespace (sockets.core
@@ -12,9 +15,10 @@
             [sockets.address :as addr]
             [sockets.constants :as c]
             [sockets.impl.activation :as activation]
+            [sockets.impl.args :as args]
             [sockets.messages :as messages]
             [sockets.options :as o])
-  (:import (sockets Messages Socket SocketException SocketException$Kind)
+  (:import (sockets Messages NetInterface NetInterface$Address Socket SocketException SocketException$Kind)
            (sockets.impl MsgLib Native)))
 
 (set! *warn-on-reflection* true)
@@ -61,6 +65,67 @@
               :msg-nosignal? (pos? Native/MSG_NOSIGNAL)
               :msg-cmsg-cloexec? (pos? MsgLib/MSG_CMSG_CLOEXEC)
               :peer-credentials (if Native/LINUX :so-peercred :getpeereid)}})
+
+;; ------------------------------------------------------------------ network interfaces
+
+(defn- address->map [p2p? ^NetInterface$Address a]
+  (let [m {:address (addr/sockaddr->map (.address a)) :netmask (addr/sockaddr->map (.netmask a))}]
+    (if p2p?
+      (assoc m :destination (addr/sockaddr->map (.destination a)))
+      (assoc m :broadcast (addr/sockaddr->map (.broadcast a))))))
+
+(defn- interface->map [^NetInterface i]
+  (let [flags (into #{} (map keyword) (.flags i))]
+    {:name (.name i)
+     :index (Integer/toUnsignedLong (.index i))
+     :flags flags
+     :addresses (mapv (partial address->map (contains? flags :point-to-point)) (.addresses i))}))
+
+(defn interfaces
+  "Returns a vector of this host's network interfaces (of this network namespace, on Linux),
+  sorted by index:
+    {:name \"lo\" :index 1 :flags #{:up :loopback :running ...}
+     :addresses [{:address <sockaddr> :netmask <sockaddr or nil> :broadcast <sockaddr or nil>}]}
+  read with getifaddrs(3) (always freed) and if_nametoindex(3); a snapshot, taken anew on each
+  call. Does not block on the network and opens nothing that outlives the call.
+
+  :flags holds the IFF_ flags jnr-constants names on this platform, lower case with '-'
+  (:up :broadcast :debug :loopback :point-to-point :running :noarp :promisc :allmulti
+  :multicast ...). :addresses holds the AF_INET and AF_INET6 addresses, in the kernel's
+  order, as sockaddr maps with port 0 (a link-local IPv6 address carries its :scope-id, this
+  interface's index); the netmask is a sockaddr of the same family. A point-to-point
+  interface's addresses have :destination (the other end) instead of :broadcast. Link-layer
+  entries (Linux's AF_PACKET, the BSDs' AF_LINK) are not addresses here, so an interface
+  without an internet address has :addresses []. A Linux address label (\"eth0:1\") is an
+  interface of its own name with its device's index. An interface that disappears while
+  being read is left out.
+
+  Use an :index as the :scope-id of an inet6 sockaddr, and an IPv4 :address's :address text
+  as the :interface of :ip/add-membership or the value of :ip/multicast-if.
+  Throws SocketException with getifaddrs' errno, or :unsupported where libc lacks it."
+  []
+  (into [] (map interface->map) (NetInterface/list)))
+
+(def ^:private name-rule
+  "a string of at most 15 bytes of UTF-8 without NUL")
+
+(defn interface-index
+  "Returns the index of the network interface named `name` (a string; if_nametoindex(3)),
+  or nil when there is no such interface. Does not block on the network. A name that is not
+  a string, has a NUL or is longer than 15 bytes of UTF-8 (IFNAMSIZ is 16) is :invalid and
+  nothing is looked up. The index is what an inet6 sockaddr's :scope-id takes:
+    (assoc (inet-address \"fe80::1\" 80) :scope-id (interface-index \"eth0\"))"
+  [name]
+  (when-not (string? name) (throw (args/fail :interface-index "the interface name" name-rule name)))
+  (let [i (NetInterface/index ^String name)]
+    (when-not (zero? i) (Integer/toUnsignedLong i))))
+
+(defn interface-name
+  "Returns the name of the network interface with index `index` (if_indextoname(3)), or nil
+  when there is none (no interface has index 0). Does not block on the network. An index
+  that is not an integer in 0-4294967295 is :invalid."
+  [index]
+  (NetInterface/name (unchecked-int (args/int-in :interface-name "the interface index" index 0 0xffffffff))))
 
 ;; ------------------------------------------------------------------ datafy
 

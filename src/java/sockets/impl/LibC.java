@@ -80,4 +80,13 @@ public interface LibC {
     @IgnoreError int if_nametoindex(String name);
     /** if_indextoname(3). */
     @IgnoreError Pointer if_indextoname(int index, Pointer buf);
+    /**
+     * if_nametoindex(3) on the name's bytes, NUL-terminated by the caller: interface names
+     * are bytes, so they are not passed through the JVM's default charset.
+     */
+    @IgnoreError int if_nametoindex(@In byte[] name);
+    /** getifaddrs(3): the list's head goes into {@code res}; always freed with {@link #freeifaddrs}. */
+    int getifaddrs(PointerByReference res);
+    /** freeifaddrs(3). */
+    @IgnoreError void freeifaddrs(Pointer ifa);
 }

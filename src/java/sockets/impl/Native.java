@@ -226,5 +226,8 @@ public final class Native {
         @Override public Pointer inet_ntop(int af, Pointer src, Pointer dst, int size) { return raw.inet_ntop(af, src, dst, size); }
         @Override public int if_nametoindex(String name) { return raw.if_nametoindex(name); }
         @Override public Pointer if_indextoname(int index, Pointer buf) { return raw.if_indextoname(index, buf); }
+        @Override public int if_nametoindex(byte[] name) { return raw.if_nametoindex(name); }
+        @Override public int getifaddrs(PointerByReference res) { return raw.getifaddrs(res); }
+        @Override public void freeifaddrs(Pointer ifa) { raw.freeifaddrs(ifa); }
     }
 }
