@@ -2,6 +2,7 @@
   "Socket options over real sockets. The kernel rules the round-trip properties compare with are
   Linux's (the suite reads /proc); each is written out below where it is not the identity."
   (:require [clojure.java.io :as io]
+            [clojure.java.shell :as sh]
             [clojure.spec.alpha :as s]
             [clojure.spec.test.alpha :as stest]
             [clojure.string :as str]
@@ -788,12 +789,32 @@
                     buf (byte-array 8)]
                 (if (instance? SocketException sent)
                   (note! (str "IPv6 multicast delivery on lo skipped: the kernel refuses to send to " group " on lo ("
-                              (:errno (ex-data sent)) "; lo has no MULTICAST flag or no multicast route here)"))
+                              (:errno (ex-data sent)) "; lo has no MULTICAST flag or no multicast route here; ipv6-multicast-delivery-in-a-network-namespace tests delivery)"))
                   (let [got (try (let [n (.receive r buf 0 8 0 5000)] (vec (take n buf)))
                                  (catch SocketException e (:kind (ex-data e))))]
                     (if (= :timeout got)
                       (note! "IPv6 multicast delivery on lo skipped: sent, but this kernel does not loop it back on lo")
                       (is (= [1 2 3] got)))))))))))))
+
+(def ^:private netns-with-multicast
+  ;; a fresh network namespace (unshare -rn: no privilege needed) with lo up and an ifb device
+  ;; mc0 with MULTICAST on; then execs the command after it ($0 "$@")
+  ["unshare" "-rn" "sh" "-c" (str "ip link set lo up && ip link add mc0 type ifb && ip link set mc0 multicast on"
+                                  " && ip link set mc0 up && exec \"$0\" \"$@\"")])
+
+(deftest ipv6-multicast-delivery-in-a-network-namespace
+  (testing "a datagram sent to an IPv6 group reaches a member that joined with :ipv6/join-group,
+            and stops once it left (in a namespace of its own, where an interface has MULTICAST)"
+    (let [probe (try (apply sh/sh (concat netns-with-multicast ["true"])) (catch java.io.IOException e {:exit -1 :err (ex-message e)}))]
+      (if-not (zero? (:exit probe))
+        (note! (str "IPv6 multicast delivery skipped: cannot make a network namespace with a multicast device here ("
+                    (str/trim (str (:err probe))) ")"))
+        (let [r (u/run-child netns-with-multicast [] "ipv6_multicast.clj")
+              report (try (read-string (:out r)) (catch Exception _ nil))]
+          (is (= 0 (:exit r)) (:err r))
+          (is (pos-int? (:index report)) (pr-str r))
+          (is (= "to the group" (:got report)) (pr-str report))
+          (is (= :timeout (:left report)) "nothing arrives after :ipv6/leave-group"))))))
 
 (deftest ipv6-recvpktinfo-delivers-the-destination
   (let [opened (try (open [:af/inet6 :sock/dgram]) (catch SocketException e e))]
@@ -852,9 +873,9 @@
     (if-not setpriv
       "no setpriv on this system"
       (let [out (java.io.File/createTempFile "sockopts" ".out")
-            p (-> (ProcessBuilder. ^java.util.List [setpriv "--bounding-set" "-net_admin,-net_raw" "--"
-                                                    java "-cp" (System/getProperty "java.class.path")
-                                                    "clojure.main" "-e" code])
+            ^java.util.List cmd [setpriv "--bounding-set" "-net_admin,-net_raw" "--"
+                                 java "-cp" (System/getProperty "java.class.path") "clojure.main" "-e" code]
+            p (-> (ProcessBuilder. cmd)
                   (.redirectOutput out) (.redirectError java.lang.ProcessBuilder$Redirect/DISCARD) (.start))]
         (try
           (if (and (.waitFor p 120 java.util.concurrent.TimeUnit/SECONDS) (zero? (.exitValue p)))
