@@ -193,7 +193,7 @@
         (testing (str way)
           (with-sendfile (= way :sendfile)
             (with-open [l (u/listener)]
-              (let [[a b] (u/connected-pair l)]
+              (let [[^sockets.Socket a ^sockets.Socket b] (u/connected-pair l)]
                 (with-open [a a]
                   (s/socket-close b)
                   (let [e (try (dotimes [_ 100] (s/socket-send-file a f)) nil
@@ -227,7 +227,7 @@
       (try
         (with-open [l (u/listener)
                     u (s/socket :af/inet :sock/dgram)]
-          (let [[a b] (u/connected-pair l)]
+          (let [[^sockets.Socket a ^sockets.Socket b] (u/connected-pair l)]
             (with-open [a a b b]
               (doseq [[label thunk] {"negative offset" #(s/socket-send-file a (str f) -1 10)
                                      "negative count" #(s/socket-send-file a (str f) 0 -1)
@@ -257,13 +257,14 @@
     (let [data (random-bytes 100000 11)
           f (write-file dir "data" data)]
       (with-open [l (u/listener)]
-        (let [[^sockets.Socket a b] (u/connected-pair l)]
+        (let [[^sockets.Socket a ^sockets.Socket b] (u/connected-pair l)]
           (with-open [a a b b]
             (is (= 60000 (.sendFile a (.toPath f) 40000 -1 5000)))
-            (is (Arrays/equals (range-of data 40000 100000) ^bytes (binding [s/*socket-receive-timeout* 5000]
-                                                                      (let [out (ByteArrayOutputStream.)]
-                                                                        (while (< (.size out) 60000)
-                                                                          (.write out ^bytes (s/socket-receive b 65536)))
-                                                                        (.toByteArray out)))))
+            (let [^bytes got (binding [s/*socket-receive-timeout* 5000]
+                               (let [out (ByteArrayOutputStream.)]
+                                 (while (< (.size out) 60000)
+                                   (.write out ^bytes (s/socket-receive b 65536)))
+                                 (.toByteArray out)))]
+              (is (Arrays/equals (range-of data 40000 100000) got)))
             (is (= :invalid (u/kind-of #(.sendFile a (.toPath f) -1 10 5000))))
             (is (= :invalid (u/kind-of #(.sendFile a ^java.nio.file.Path (identity nil) 0 10 5000))))))))))
