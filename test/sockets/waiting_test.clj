@@ -222,6 +222,24 @@
               (is (loop [i 0] (cond (pos? (- (Parker/parked) before)) true (>= i 1000) false :else (do (Thread/sleep 10) (recur (inc i))))))
               (s/socket-close a)
               (is (= :closed (deref out 5000 :not-woken)))))
+          (testing "a detach wakes a parked virtual thread with :closed, then hands the open fd over"
+            (let [[c a] (second pairs)
+                  out (promise)]
+              (.start (.newThread factory ^Runnable (fn [] (deliver out (u/kind-of #(.receive ^Socket a (byte-array 4) 0 4 0 -1))))))
+              (is (loop [i 0] (cond (pos? (- (Parker/parked) before)) true (>= i 1000) false :else (do (Thread/sleep 10) (recur (inc i))))))
+              (let [fd (deref (future (s/socket-detach a)) 10000 nil)] ; returns once the thread left
+                (is fd "the detach returned: the parked thread woke and left")
+                (when fd
+                  (try
+                    (is (= :closed (deref out 5000 :not-woken)))
+                    (is (>= (.fcntl Native/LIBC (int fd) Native/F_GETFD 0) 0) "the fd is still open")
+                    (s/socket-send c "new")
+                    (with-open [adopted (s/fd->socket fd)]
+                      (is (= "new" (text (binding [s/*socket-receive-timeout* 5000] (s/socket-receive adopted 10))))
+                          "the new owner reads what the peer sent"))
+                    (catch Throwable t
+                      (.close (u/posix) (int fd))
+                      (throw t)))))))
           (finally
             (doseq [[c a] pairs] (s/socket-close* c) (s/socket-close* a))))))
     (do (println "SKIP virtual-threads-park-on-the-parker: needs JDK 21+")
