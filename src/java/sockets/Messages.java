@@ -313,10 +313,7 @@ public final class Messages {
                 for (int f : fds) Native.LIBC.close(f);
                 cs.removeIf(c -> c.level == Native.SOL_SOCKET && c.type == MsgLib.SCM_RIGHTS);
             } else if (MsgLib.MSG_CMSG_CLOEXEC == 0) {
-                for (int f : fds) {
-                    int fdfl = Native.LIBC.fcntl(f, Native.F_GETFD, 0);
-                    if (fdfl >= 0) Native.LIBC.fcntl(f, Native.F_SETFD, fdfl | Native.FD_CLOEXEC);
-                }
+                for (int f : fds) Native.setCloexec(f);
             }
             int namelen = (int) m.namelen.get();
             SockAddr from = namelen > 0 ? SockAddrCodec.decode(name, namelen) : null;

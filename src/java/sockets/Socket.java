@@ -80,11 +80,9 @@ public final class Socket implements Closeable {
     }
 
     private static void setNonblockCloexec(String op, int fdn) throws SocketException {
-        int fl = Native.LIBC.fcntl(fdn, Native.F_GETFD, 0);
-        if (fl < 0 || Native.LIBC.fcntl(fdn, Native.F_SETFD, fl | Native.FD_CLOEXEC) < 0)
+        if (!Native.setCloexec(fdn))
             throw SocketException.errno(op, Native.errno(), "unable to set close-on-exec", null);
-        fl = Native.LIBC.fcntl(fdn, Native.F_GETFL, 0);
-        if (fl < 0 || Native.LIBC.fcntl(fdn, Native.F_SETFL, fl | Native.O_NONBLOCK) < 0)
+        if (!Native.setNonblock(fdn))
             throw SocketException.errno(op, Native.errno(), "unable to set socket to non-blocking", null);
     }
 

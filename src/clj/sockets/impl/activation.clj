@@ -81,9 +81,8 @@
 (defn- set-cloexec!
   "Sets FD_CLOEXEC on fd; nil, or the failure's message."
   [fd]
-  (let [fl (.fcntl Native/LIBC (int fd) Native/F_GETFD 0)]
-    (when (or (neg? fl) (neg? (.fcntl Native/LIBC (int fd) Native/F_SETFD (bit-or fl Native/FD_CLOEXEC))))
-      (str "cannot set close-on-exec on fd " fd ": " (Native/message (Native/errno))))))
+  (when-not (Native/setCloexec (int fd))
+    (str "cannot set close-on-exec on fd " fd ": " (Native/message (Native/errno)))))
 
 (defn- entry
   "{:fd :name :socket} for inherited fd `fd`, or {:fd :name :socket nil :error msg}."

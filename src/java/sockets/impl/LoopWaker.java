@@ -29,11 +29,7 @@ final class LoopWaker {
             if (sys.pipe(fds) < 0) throw SocketException.errno("event-loop", Native.errno(), "cannot create pipe", null);
             readFd = fds[0]; writeFd = fds[1];
             for (int fd : fds) {
-                int fl = Native.LIBC.fcntl(fd, Native.F_GETFD, 0);
-                int ok1 = fl < 0 ? -1 : Native.LIBC.fcntl(fd, Native.F_SETFD, fl | Native.FD_CLOEXEC);
-                int fl2 = Native.LIBC.fcntl(fd, Native.F_GETFL, 0);
-                int ok2 = fl2 < 0 ? -1 : Native.LIBC.fcntl(fd, Native.F_SETFL, fl2 | Native.O_NONBLOCK);
-                if (ok1 < 0 || ok2 < 0) {
+                if (!Native.setCloexec(fd) || !Native.setNonblock(fd)) {
                     int e = Native.errno();
                     Native.LIBC.close(fds[0]); Native.LIBC.close(fds[1]);
                     throw SocketException.errno("event-loop", e, "cannot configure pipe", null);

@@ -93,6 +93,24 @@ public final class Native {
     public static final int F_SETFD = value(Fcntl.F_SETFD);
     /** FD_CLOEXEC, the close-on-exec bit of F_GETFD/F_SETFD. */
     public static final int FD_CLOEXEC = 1; // <fcntl.h>: 1 on every POSIX platform; jnr-constants has no FD_ flags
+
+    /**
+     * Sets FD_CLOEXEC on {@code fd} (F_GETFD, then F_SETFD with the bit added). Returns false
+     * when fcntl fails (then {@link #errno} says why). Does not block.
+     */
+    public static boolean setCloexec(int fd) {
+        int fl = LIBC.fcntl(fd, F_GETFD, 0);
+        return fl >= 0 && LIBC.fcntl(fd, F_SETFD, fl | FD_CLOEXEC) >= 0;
+    }
+
+    /**
+     * Sets O_NONBLOCK on {@code fd} (F_GETFL, then F_SETFL with the flag added). Returns false
+     * when fcntl fails (then {@link #errno} says why). Does not block.
+     */
+    public static boolean setNonblock(int fd) {
+        int fl = LIBC.fcntl(fd, F_GETFL, 0);
+        return fl >= 0 && LIBC.fcntl(fd, F_SETFL, fl | O_NONBLOCK) >= 0;
+    }
     /** O_NONBLOCK (OpenFlags in jnr-constants), or -1 where this platform lacks it. */
     public static final int O_NONBLOCK = value(OpenFlags.O_NONBLOCK);
 
