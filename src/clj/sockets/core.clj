@@ -29,7 +29,8 @@
   More beyond the egg, one namespace per concern (each mirroring a Java class): sockets.messages
   (sendmsg/recvmsg, control data, fd passing, credentials), sockets.datagrams (many datagrams
   per call), sockets.platform (platform data, network interfaces, socket activation; loading
-  sockets.core loads it, so clojure.datafy works on sockets), sockets.io (ports), sockets.options, sockets.async."
+  sockets.core loads it, so clojure.datafy works on sockets), sockets.io (ports),
+  sockets.options, sockets.async."
   (:require [clojure.java.io :as io]
             [sockets.address :as addr]
             [sockets.constants :as c]
@@ -343,9 +344,9 @@
   50 ms and fail with :closed, as after a close, but the kernel socket is left untouched; the
   number comes back only after they have all let go (and the event loop has taken the fd out of
   its epoll set). A receive that completed just as the detach came fails all the same, its data
-  lost (a send's bytes may have gone out): stop other threads' calls first when every byte counts. The fd keeps its mode (non-blocking,
-  unless `set-socket-blocking!` made it blocking; then the library's SO_RCVTIMEO/SO_SNDTIMEO
-  wait slices are reset to none). Raises :closed when `so` is already closed or detached;
+  lost (a send's bytes may have gone out): stop other threads' calls first when every byte
+  counts. The fd keeps its mode (non-blocking, unless `set-socket-blocking!` made it blocking;
+  then the library's SO_RCVTIMEO/SO_SNDTIMEO wait slices are reset to none). Raises :closed when `so` is already closed or detached;
   :invalid, changing nothing, when called in an event-loop handler while the fd is in use."
   [so]
   (.detach (args/socket :socket-detach so)))

@@ -394,8 +394,8 @@ public final class Socket implements Closeable {
      * and the number is returned only after all of them have let go. A call whose system call
      * completed just as the detach came fails with {@code :closed} all the same and its result
      * is lost (data received, an accepted connection, which is closed; a send's bytes may have
-     * gone out): stop the other threads' calls first when every byte matters. The wait cannot be interrupted (the thread's
-     * interrupt status is kept).
+     * gone out): stop the other threads' calls first when every byte matters. The wait cannot be
+     * interrupted (the thread's interrupt status is kept).
      * <p>The fd keeps its file status flags: non-blocking (O_NONBLOCK), as every socket here,
      * unless {@link #setBlocking} put it in blocking mode; then the wait slices this library
      * kept in SO_RCVTIMEO and SO_SNDTIMEO are reset to none first. Other options are untouched.

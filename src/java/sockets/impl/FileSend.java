@@ -46,6 +46,9 @@ public final class FileSend {
     private static final int SIGPIPE = Native.value(Signal.SIGPIPE);
     private static final int ESPIPE = Native.value(Errno.ESPIPE);
     private static final int EISDIR = Native.value(Errno.EISDIR);
+    private static final int ENOSYS = Native.value(Errno.ENOSYS);
+    private static final int EOPNOTSUPP = Native.value(Errno.EOPNOTSUPP);
+    private static final int ENOTSUP = Native.value(Errno.ENOTSUP);
 
     // pthread_sigmask's "how": jnr-constants has no table for it. These are Linux's generic
     // values (asm-generic/signal-defs.h: SIG_BLOCK 0, SIG_UNBLOCK 1, SIG_SETMASK 2), which the
@@ -181,7 +184,7 @@ public final class FileSend {
     private static boolean refused(SocketException e) {
         int n = e.errno();
         return e.kind() != SocketException.Kind.CLOSED && n != 0
-            && (n == Native.EINVAL || n == ESPIPE || n == Native.value(Errno.ENOSYS) || n == Native.value(Errno.EOPNOTSUPP) || n == Native.value(Errno.ENOTSUP));
+            && (n == Native.EINVAL || n == ESPIPE || n == ENOSYS || n == EOPNOTSUPP || n == ENOTSUP);
     }
 
     // ---------------------------------------------------------------- read + send
