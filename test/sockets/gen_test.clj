@@ -34,40 +34,13 @@
 
 ;; ------------------------------------------------------------------ a target server
 
-(defn- receive-all
-  "Reads so to EOF; returns the bytes."
-  ^bytes [so]
-  (let [out (java.io.ByteArrayOutputStream.)
-        buf (byte-array 65536)]
-    (loop []
-      (let [n (s/socket-receive! so buf)]
-        (when (pos? n) (.write out buf 0 n) (recur))))
-    (.toByteArray out)))
-
-(defmacro with-target
-  "Runs body with `addr` bound to a loopback server that calls (handler accepted-socket) for
-  each connection, on its own thread."
-  [[addr handler] & body]
-  `(with-open [l# (u/listener)]
-     (let [h# ~handler
-           handlers# (atom [])
-           server# (future (try (loop [] (let [c# (s/socket-accept l#)]
-                                               (swap! handlers# conj [c# (future (with-open [c# c#] (h# c#)))])
-                                               (recur)))
-                                (catch java.io.IOException _# nil)))
-           ~addr (s/socket-name l#)]
-       (try ~@body
-            (finally (s/socket-close l#)
-                     (deref server# 5000 nil)
-                     (doseq [[c# f#] @handlers#] (s/socket-close* c#) (try (deref f# 5000 nil) (catch Exception _# nil))))))))
-
-(defn- echo-handler [so] (s/socket-send-all so (receive-all so)) (s/socket-shutdown so :shut/wr))
+(defn- echo-handler [so] (s/socket-send-all so (u/receive-all so)) (s/socket-shutdown so :shut/wr))
 
 (defn- through-proxy [target sched ^bytes payload]
   (sg/with-fault-proxy [p {:target target :schedule sched}]
     (with-open [c (s/socket :af/inet :sock/stream)]
       (s/socket-connect c (:address p))
-      (let [reader (future (receive-all c))]
+      (let [reader (future (u/receive-all c))]
         (s/socket-send-all c payload)
         (s/socket-shutdown c :shut/wr)
         [(deref reader 30000 nil) @(:log p)]))))
@@ -83,7 +56,7 @@
   ;; around prop/for-all would already be closed when the trials run)
   (prop/for-all [sched (sg/fault-schedule {:fault? false :max-delay-ms 2 :max-chunk 65536})
                  payload payload-gen]
-    (with-target [target echo-handler]
+    (u/with-target [target _ echo-handler]
       (let [[got _] (through-proxy target sched payload)]
         (Arrays/equals ^bytes payload ^bytes got)))))
 
@@ -94,7 +67,7 @@
       acc)))
 
 (deftest proxy-re-chunks-exactly
-  (with-target [target echo-handler]
+  (u/with-target [target _ echo-handler]
     (doseq [sched (tgen/sample (sg/fault-schedule {:fault? false :max-delay-ms 0}) 30)]
       (let [payload (byte-array 5000 (byte 7))
             sched (assoc sched :fill-wait-ms 2000)
@@ -134,7 +107,7 @@
 
 (defn- message-property [read-message body]
   (prop/for-all [chunks (sg/chunking 64)]
-    (with-target [target (fn [so] (s/socket-send-all so (framed body)) (receive-all so))]
+    (u/with-target [target _ (fn [so] (s/socket-send-all so (framed body)) (u/receive-all so))]
       (sg/with-fault-proxy [p {:target target :schedule {:down {:chunks chunks :delays-ms [15]}}}]
         (with-open [c (s/socket :af/inet :sock/stream)]
           (s/socket-connect c (:address p))
@@ -152,7 +125,7 @@
 
 (deftest reset-and-half-close-faults
   (testing ":reset reaches the client as ECONNRESET"
-    (with-target [target (fn [so] (s/socket-send-all so (byte-array 100000)) (receive-all so))]
+    (u/with-target [target _ (fn [so] (s/socket-send-all so (byte-array 100000)) (u/receive-all so))]
       (sg/with-fault-proxy [p {:target target :schedule {:fault {:at-byte 1000 :kind :reset :direction :down}}}]
         (with-open [c (s/socket :af/inet :sock/stream)]
           ;; the proxy may reset the connection before this thread's connect has read SO_ERROR:
@@ -163,11 +136,11 @@
             (is (= :ECONNRESET (:errno (ex-data e))) (pr-str (ex-data e))))))))
   (testing ":half-close is EOF for the client while the other direction stays open"
     (let [got (promise)]
-      (with-target [target (fn [so] (s/socket-send-all so (byte-array 5000 (byte 1))) (deliver got (receive-all so)))]
+      (u/with-target [target _ (fn [so] (s/socket-send-all so (byte-array 5000 (byte 1))) (deliver got (u/receive-all so)))]
         (sg/with-fault-proxy [p {:target target :schedule {:fault {:at-byte 2000 :kind :half-close :direction :down}}}]
           (with-open [c (s/socket :af/inet :sock/stream)]
             (s/socket-connect c (:address p))
-            (is (= 2000 (alength (receive-all c))) "EOF after exactly 2000 bytes")
+            (is (= 2000 (alength (u/receive-all c))) "EOF after exactly 2000 bytes")
             (s/socket-send-all c "still open upstream")
             (s/socket-shutdown c :shut/wr)
             (is (= "still open upstream" (String. ^bytes (deref got 5000 (byte-array 0)) "UTF-8")))))))))

@@ -15,37 +15,13 @@
 
 (use-fixtures :once u/fd-fixture)
 
-(defn- receive-all
-  "Reads `so` to EOF; returns the bytes."
-  ^bytes [so]
-  (let [out (java.io.ByteArrayOutputStream.)
-        buf (byte-array 65536)]
-    (binding [s/*socket-receive-timeout* 30000]
-      (loop []
-        (let [n (s/socket-receive! so buf)]
-          (when (pos? n) (.write out buf 0 n) (recur)))))
-    (.toByteArray out)))
-
-(defmacro ^:private with-target
-  "Runs body with `addr` bound to a loopback server running (handler accepted-socket) for one
-  connection on its own thread; `result` is bound to a promise of the handler's value."
-  [[addr result handler] & body]
-  `(with-open [l# (u/listener)]
-     (let [~result (promise)
-           h# ~handler
-           server# (future (with-open [c# (binding [s/*socket-accept-timeout* 30000] (s/socket-accept l#))]
-                             (deliver ~result (try (h# c#) (catch Exception e# e#)))))
-           ~addr (s/socket-name l#)]
-       (try ~@body
-            (finally (s/socket-close l#) (deref server# 30000 nil))))))
-
 (defn- ms-since ^double [^long t0] (/ (- (System/nanoTime) t0) 1e6))
 
 (defn- round-trip-ms
   "Connects through a proxy with `schedule` to a server answering \"pong\" to \"ping\"; returns
   [reply ms-from-send-to-reply]."
   [schedule]
-  (with-target [target _ (fn [so] (let [b (s/socket-receive so 4)] (s/socket-send-all so "pong") (receive-all so) (String. ^bytes b "UTF-8")))]
+  (u/with-target [target _ (fn [so] (let [b (s/socket-receive so 4)] (s/socket-send-all so "pong") (u/receive-all so) (String. ^bytes b "UTF-8")))]
     (sg/with-fault-proxy [p {:target target :schedule schedule}]
       (with-open [c (s/socket :af/inet :sock/stream)]
         (s/socket-connect c (:address p))
@@ -70,7 +46,7 @@
 (deftest bandwidth-cap
   (let [payload (byte-array 100000)]
     (.nextBytes (java.util.Random. 1) payload)
-    (with-target [target got receive-all]
+    (u/with-target [target got u/receive-all]
       (sg/with-fault-proxy [p {:target target :schedule {:up {:bytes-per-sec 50000}}}]
         (with-open [c (s/socket :af/inet :sock/stream)]
           (s/socket-connect c (:address p))
@@ -90,7 +66,7 @@
         count-all (fn [so] (let [buf (byte-array 65536)]
                              (loop [] (let [n (s/socket-receive! so buf)]
                                         (when (pos? n) (swap! arrived + n) (recur))))))]
-    (with-target [target _ count-all]
+    (u/with-target [target _ count-all]
       (sg/with-fault-proxy [p {:target target :schedule {:up {:read-bytes-per-sec rate}}}]
         (with-open [c (s/socket :af/inet :sock/stream)]
           (s/socket-connect c (:address p))
@@ -121,7 +97,7 @@
 (deftest shaped-schedules-still-deliver-every-byte
   (doseq [sched (tgen/sample (sg/shaped-schedule {:max-latency-ms 5 :min-rate 500000 :max-delay-ms 1}) 5)]
     (let [payload (byte-array 20000 (byte 3))]
-      (with-target [target got receive-all]
+      (u/with-target [target got u/receive-all]
         (sg/with-fault-proxy [p {:target target :schedule sched}]
           (with-open [c (s/socket :af/inet :sock/stream)]
             (s/socket-connect c (:address p))

@@ -30,18 +30,6 @@
 (defn- write-file ^File [^File dir name ^bytes data]
   (let [f (io/file dir name)] (io/copy data f) f))
 
-(defn- receive-all
-  "A future of every byte `so` receives until end of stream."
-  [so]
-  (future
-    (binding [s/*socket-receive-timeout* 30000]
-      (let [out (ByteArrayOutputStream.)
-            buf (byte-array 65536)]
-        (loop []
-          (let [n (s/socket-receive! so buf)]
-            (when (pos? n) (.write out buf 0 (int n)) (recur))))
-        (.toByteArray out)))))
-
 (defn- range-of ^bytes [^bytes data from to]
   (Arrays/copyOfRange data (int (min from (alength data))) (int (min to (alength data)))))
 
@@ -52,7 +40,7 @@
   (with-open [l (u/listener addr)]
     (let [[^sockets.Socket a ^sockets.Socket b] (u/connected-pair l)]
       (with-open [a a b b]
-        (let [got (receive-all b)
+        (let [got (future (u/receive-all b))
               r (send! a)]
           (s/socket-shutdown a :shut/wr)
           [r (deref got 60000 :receiver-timed-out)])))))

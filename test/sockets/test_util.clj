@@ -183,3 +183,37 @@
   (let [deadline (+ (System/currentTimeMillis) ms)]
     (loop []
       (or (pred) (if (< (System/currentTimeMillis) deadline) (do (Thread/sleep 5) (recur)) (pred))))))
+
+(defn receive-all
+  "Reads stream socket `so` to its EOF (each receive waiting at most 30 s); returns the bytes."
+  ^bytes [so]
+  (let [out (java.io.ByteArrayOutputStream.)
+        buf (byte-array 65536)]
+    (binding [s/*socket-receive-timeout* 30000]
+      (loop []
+        (let [n (s/socket-receive! so buf)]
+          (when (pos? n) (.write out buf 0 (int n)) (recur)))))
+    (.toByteArray out)))
+
+(defmacro with-target
+  "Runs body with `addr` bound to the address of a loopback server that runs (handler socket),
+  on a thread of its own, for each connection it accepts (closing the socket after), and
+  `result` bound to a promise of the first handler's value (or the exception it threw). After
+  body: closes the listener and the accepted sockets, and waits (at most 5 s each) for the
+  handlers to end."
+  [[addr result handler] & body]
+  `(with-open [l# (listener)]
+     (let [~result (promise)
+           h# ~handler
+           handlers# (atom [])
+           server# (future (try (loop [] (let [c# (s/socket-accept l#)]
+                                               (swap! handlers# conj
+                                                      [c# (future (with-open [c# c#]
+                                                                    (deliver ~result (try (h# c#) (catch Exception e# e#)))))])
+                                               (recur)))
+                                (catch java.io.IOException _# nil)))
+           ~addr (s/socket-name l#)]
+       (try ~@body
+            (finally (s/socket-close l#)
+                     (deref server# 5000 nil)
+                     (doseq [[c# f#] @handlers#] (s/socket-close* c#) (try (deref f# 5000 nil) (catch Exception _# nil))))))))
